@@ -1,0 +1,87 @@
+/* log.c - stderr logging with sd-daemon priority prefixes. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int max_level = LOG_INFO;
+static int use_prefix = -1;     /* -1: not decided yet */
+
+static const struct {
+    const char *name;
+    int level;
+} level_names[] = {
+    { "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+    { "info", LOG_INFO }, { "debug", LOG_DEBUG },
+};
+
+void log_set_level(int level)
+{
+    max_level = level;
+}
+
+int log_get_level(void)
+{
+    return max_level;
+}
+
+int log_level_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
+        if (strcasecmp(name, level_names[i].name) == 0)
+            return level_names[i].level;
+    return -1;
+}
+
+/* The journal understands "<N>" prefixes; a person at a terminal reads words better.
+ * $JOURNAL_STREAM names the stream systemd connected us to (sd-daemon(3)); if stderr is that
+ * stream, or is not a terminal at all, use the prefixes. */
+static int decide_prefix(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    struct stat st;
+    if (js && fstat(STDERR_FILENO, &st) == 0) {
+        unsigned long long dev, ino;
+        if (sscanf(js, "%llu:%llu", &dev, &ino) == 2 && dev == (unsigned long long)st.st_dev &&
+            ino == (unsigned long long)st.st_ino)
+            return 1;
+    }
+    return !isatty(STDERR_FILENO);
+}
+
+void log_msg(int priority, const char *fmt, ...)
+{
+    if (priority > max_level)
+        return;
+    int saved_errno = errno;
+    if (use_prefix < 0)
+        use_prefix = decide_prefix();
+
+    char line[2048];
+    int off;
+    if (use_prefix)
+        off = snprintf(line, sizeof line, "<%d>", priority);
+    else {
+        static const char *const words[] = { "emerg", "alert", "crit", "error", "warning",
+                                             "notice", "info", "debug" };
+        off = snprintf(line, sizeof line, "memwatchd: %s: ", words[priority & 7]);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + off, sizeof line - (size_t)off, fmt, ap);
+    va_end(ap);
+    /* One line per message: a newline inside would start an unprefixed journal entry. */
+    for (char *p = line + off; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fprintf(stderr, "%s\n", line);
+    errno = saved_errno;
+}

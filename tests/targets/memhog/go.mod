@@ -1,0 +1,3 @@
+module memwatch/tests/memhog
+
+go 1.19

@@ -137,13 +137,14 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_CHUNK_INSERT] =
         "INSERT INTO chunks(series_id, resolution_ms, start_ms, end_ms, count, data)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-    /* The chunks of a series with start_ms in (?2, ?3] and points at or after ?4.  The
-     * resolution is a literal so that the planner can use the partial indexes: a range on
-     * chunks_raw (start_ms, series_id) for raw chunks, on chunks_rollup (series_id, start_ms)
-     * for rollups. */
+    /* One raw chunk of a series, by window start: raw windows are aligned, so a query seeks
+     * each window of its range in chunks_raw (start_ms, series_id) instead of reading the
+     * range's entries of every series (a day among 10,000 series is 1.4 M of them).  The
+     * resolution is a literal so that the planner can use the partial indexes. */
     [S_RAW_RANGE] =
-        "SELECT start_ms, data FROM chunks WHERE resolution_ms = 0 AND start_ms > ?2"
-        " AND start_ms <= ?3 AND series_id = ?1 AND end_ms >= ?4 ORDER BY start_ms",
+        "SELECT start_ms, data FROM chunks WHERE resolution_ms = 0 AND start_ms = ?2"
+        " AND series_id = ?1 AND end_ms >= ?4",
+    /* The rollup chunks of a series with start_ms in (?2, ?3] and points at or after ?4. */
     [S_ROLL_RANGE] =
         "SELECT start_ms, data FROM chunks WHERE resolution_ms = 60000 AND series_id = ?1"
         " AND start_ms > ?2 AND start_ms <= ?3 AND end_ms >= ?4 ORDER BY start_ms",
@@ -1054,14 +1055,28 @@ int store_query(struct store *st, struct store_series *s, int64_t from_ms, int64
     size_t m_len;
     bool m_have = mem_next(&mc, &m_start, &m_data, &m_len);
 
-    /* Stored chunks and in-memory ones, merged by window start. */
+    /* Stored chunks and in-memory ones, merged by window start.  Rollups come from one range
+     * query; raw chunks from one seek per window (see S_RAW_RANGE). */
     sqlite3_stmt *q = st->stmt[raw ? S_RAW_RANGE : S_ROLL_RANGE];
+    int64_t seek = floor_to(from_ms, window), seek_end = to_ms;
     sqlite3_bind_int64(q, 1, s->id);
-    sqlite3_bind_int64(q, 2, from_ms - window);
-    sqlite3_bind_int64(q, 3, to_ms);
+    sqlite3_bind_int64(q, 2, raw ? seek : from_ms - window);
+    if (!raw)
+        sqlite3_bind_int64(q, 3, to_ms);
     sqlite3_bind_int64(q, 4, from_ms);
     int rc;
-    while (!w.stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    for (;;) {
+        rc = sqlite3_step(q);
+        if (raw && rc == SQLITE_DONE) {     /* this window done: on to the next one */
+            sqlite3_reset(q);
+            seek += window;
+            if (seek > seek_end || w.stop)
+                break;
+            sqlite3_bind_int64(q, 2, seek);
+            continue;
+        }
+        if (w.stop || rc != SQLITE_ROW)
+            break;
         int64_t start = sqlite3_column_int64(q, 0);
         while (m_have && m_start < start && !w.stop) {
             walk_chunk(&w, m_start, nvals, m_data, m_len);

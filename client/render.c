@@ -321,6 +321,9 @@ void render_target(FILE *out, json_t *target, int64_t now_ms)
 
     for (i = 0; i < sizeof(latest_fields) / sizeof(latest_fields[0]); i++) {
         value = json_object_get(latest, latest_fields[i].key);
+        /* Only a `match` target counts processes; "-" elsewhere would read as unknown. */
+        if (value == NULL && strcmp(latest_fields[i].key, "processes") == 0)
+            continue;
         format_value(latest_fields[i].key, value, buf, sizeof(buf));
         /* An active, already sampled target without PSS/USS means the kernel refused
          * smaps_rollup to us (another user's process without CAP_SYS_PTRACE). */

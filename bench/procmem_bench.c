@@ -121,7 +121,7 @@ static int run(size_t nchildren)
             return fail("procmem_sample_smaps", r);
     report("procmem_sample_smaps", t0, smaps_iters, nout);
     for (size_t i = 0; i < nout; i++)
-        if (samples[i].present & (1u << M_PSS))
+        if (samples[i].present & (UINT64_C(1) << M_PSS))
             with_pss++;
 
     /* Cold: a new procmem each time, so every argv is read (procmem_open timed apart). */

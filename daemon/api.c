@@ -128,10 +128,10 @@ static json_t *target_json(struct api *api, const struct target *t)
     int64_t last = target_last_sample_ms(t);
     json_object_set_new(o, "last_sample", last ? json_seconds(last) : json_null());
     const int64_t *values;
-    uint32_t present = target_latest(t, &values);
+    uint64_t present = target_latest(t, &values);
     json_t *latest = json_object();
     for (int m = 0; m < METRIC_COUNT; m++)
-        if (present & (1u << m)) {
+        if (present & (UINT64_C(1) << m)) {
             const struct metric_info *mi = metric_info((enum metric_id)m);
             json_object_set_new(latest, mi->name, json_integer((json_int_t)(values[m] * mi->scale)));
         }

@@ -272,11 +272,11 @@ int procmem_sample(struct procmem *pm, const int *pids, size_t n,
             for (size_t j = 0; j < sizeof cheap_ul_metrics / sizeof *cheap_ul_metrics; j++) {
                 unsigned long v = VAL(s, cheap_ul_metrics[j].item, ul_int);
                 o->values[cheap_ul_metrics[j].metric] = v > INT64_MAX ? INT64_MAX : (int64_t)v;
-                o->present |= 1u << cheap_ul_metrics[j].metric;
+                o->present |= UINT64_C(1) << cheap_ul_metrics[j].metric;
             }
             int nlwp = VAL(s, C_NLWP, s_int);
             o->values[M_THREADS] = nlwp > 0 ? nlwp : 1;
-            o->present |= 1u << M_THREADS;
+            o->present |= UINT64_C(1) << M_THREADS;
         }
     }
     *nout = k;
@@ -325,13 +325,13 @@ static void apply_smaps(struct procmem *pm, const struct pids_stack *s,
             continue;
         o->values[M_PSS] = pss > INT64_MAX ? INT64_MAX : (int64_t)pss;
         o->values[M_USS] = uss > INT64_MAX ? INT64_MAX : (int64_t)uss;
-        o->present |= (1u << M_PSS) | (1u << M_USS);
+        o->present |= (UINT64_C(1) << M_PSS) | (UINT64_C(1) << M_USS);
     }
 }
 
 int procmem_sample_smaps(struct procmem *pm, struct proc_sample *samples, size_t n)
 {
-    const uint32_t bits = (1u << M_PSS) | (1u << M_USS);
+    const uint64_t bits = (UINT64_C(1) << M_PSS) | (UINT64_C(1) << M_USS);
 
     if (!pm || (n && !samples))
         return -EINVAL;
@@ -350,7 +350,8 @@ int procmem_sample_smaps(struct procmem *pm, struct proc_sample *samples, size_t
     for (size_t i = 0; i < n; i++)
         if (samples[i].pid > 0)
             pm->refs[nref++] = (struct smaps_ref){ samples[i].pid, i };
-    qsort(pm->refs, nref, sizeof *pm->refs, cmp_ref);
+    if (nref > 1)     /* qsort(NULL, 0, ...) is undefined */
+        qsort(pm->refs, nref, sizeof *pm->refs, cmp_ref);
 
     /* Select each readable PID once; the refs lead back to every sample of it. */
     reserve_pids(pm, nref);
@@ -643,7 +644,7 @@ int procmem_scan(struct procmem *pm, int (*cb)(void *arg, const struct proc_iden
     pm->cache = pm->next;
     pm->next = t;
     pm->ncache = nnext;
-    if (!sorted)
+    if (!sorted && pm->ncache > 1)
         qsort(pm->cache, pm->ncache, sizeof *pm->cache, cmp_entry);
     return 0;
 }

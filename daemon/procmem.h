@@ -18,7 +18,7 @@ struct procmem;
 struct proc_sample {
     int pid;
     int64_t start_time_ms;          /* process start, Unix ms: with pid, the process identity */
-    uint32_t present;               /* bit (1u << metric_id) set where values[metric_id] is real */
+    uint64_t present;               /* bit (UINT64_C(1) << metric_id) set where values[metric_id] is real */
     int64_t values[METRIC_COUNT];   /* stored units: KiB for *_bytes, plain counts otherwise */
 };
 

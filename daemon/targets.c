@@ -16,10 +16,10 @@
 #define PID_MAX_LINUX 4194304   /* /proc/sys/kernel/pid_max can be at most 2^22 */
 
 /* The metrics libproc2 gives us every interval, and those that come from smaps_rollup. */
-#define CHEAP_METRICS ((1u << M_RSS) | (1u << M_VSZ) | (1u << M_RSS_ANON) | (1u << M_RSS_FILE) | \
-                       (1u << M_RSS_SHMEM) | (1u << M_SWAP) | (1u << M_THREADS) | \
-                       (1u << M_MINFLT) | (1u << M_MAJFLT))
-#define SMAPS_METRICS ((1u << M_PSS) | (1u << M_USS))
+#define CHEAP_METRICS ((UINT64_C(1) << M_RSS) | (UINT64_C(1) << M_VSZ) | (UINT64_C(1) << M_RSS_ANON) | (UINT64_C(1) << M_RSS_FILE) | \
+                       (UINT64_C(1) << M_RSS_SHMEM) | (UINT64_C(1) << M_SWAP) | (UINT64_C(1) << M_THREADS) | \
+                       (UINT64_C(1) << M_MINFLT) | (UINT64_C(1) << M_MAJFLT))
+#define SMAPS_METRICS ((UINT64_C(1) << M_PSS) | (UINT64_C(1) << M_USS))
 
 struct target {
     struct target_record rec;
@@ -31,7 +31,7 @@ struct target {
     int64_t next_due_mono, next_smaps_mono;
     bool due, smaps_due;
     int64_t last_sample_ms;
-    uint32_t latest_present;
+    uint64_t latest_present;
     int64_t latest[METRIC_COUNT];
     struct store_series *series[METRIC_COUNT];
     char message[192];
@@ -329,7 +329,8 @@ static int cmp_proc(const void *a, const void *b)
 
 static void resolve_matches(struct targets *ts, struct target *t)
 {
-    qsort(t->found, t->nfound, sizeof *t->found, cmp_proc);
+    if (t->nfound > 1)     /* qsort(NULL, 0, ...) is undefined */
+        qsort(t->found, t->nfound, sizeof *t->found, cmp_proc);
     if (!same_procs(t)) {
         if (t->nfound == 0)
             log_info("target \"%s\": no process matches /%s/ any more; waiting", t->rec.name,
@@ -379,7 +380,7 @@ static const struct proc_sample *find_sample(const struct targets *ts, size_t n,
                                              struct target_proc *p)
 {
     struct proc_sample key = { .pid = p->pid };
-    const struct proc_sample *s = bsearch(&key, ts->samples, n, sizeof key, cmp_sample);
+    const struct proc_sample *s = n ? bsearch(&key, ts->samples, n, sizeof key, cmp_sample) : NULL;
     if (!s || llabs(s->start_time_ms - p->start_time_ms) > START_TIME_SLACK_MS)
         return NULL;
     p->start_time_ms = s->start_time_ms;
@@ -420,7 +421,7 @@ static void record(struct targets *ts, struct target *t, enum metric_id m, int64
 static void sample_target(struct targets *ts, struct target *t, size_t nsamples, int64_t now_wall)
 {
     int64_t sum[METRIC_COUNT] = { 0 };
-    uint32_t present = CHEAP_METRICS | (t->smaps_due ? SMAPS_METRICS : 0);
+    uint64_t present = CHEAP_METRICS | (t->smaps_due ? SMAPS_METRICS : 0);
     size_t nfound = 0;
 
     if (t->smaps_due && ts->smaps_cap < t->nprocs) {
@@ -432,7 +433,8 @@ static void sample_target(struct targets *ts, struct target *t, size_t nsamples,
         if (!s) {
             if (t->rec.selector != SELECTOR_MATCH) {
                 struct proc_sample key = { .pid = t->procs[i].pid };
-                bool reused = bsearch(&key, ts->samples, nsamples, sizeof key, cmp_sample) != NULL;
+                bool reused = nsamples &&
+                              bsearch(&key, ts->samples, nsamples, sizeof key, cmp_sample);
                 mark_gone(ts, t, reused);
                 return;
             }
@@ -460,17 +462,17 @@ static void sample_target(struct targets *ts, struct target *t, size_t nsamples,
         }
     }
     if (t->rec.selector == SELECTOR_MATCH) {
-        present |= 1u << M_PROCESSES;
+        present |= UINT64_C(1) << M_PROCESSES;
         sum[M_PROCESSES] = (int64_t)nfound;
     }
     for (int m = 0; m < METRIC_COUNT; m++) {
-        if (!(present & (1u << m)))
+        if (!(present & (UINT64_C(1) << m)))
             continue;
         record(ts, t, (enum metric_id)m, now_wall, sum[m]);
         t->latest[m] = sum[m];
     }
     /* PSS/USS are read less often: their latest values stand until the next reading. */
-    uint32_t kept = t->smaps_due ? 0 : (t->latest_present & SMAPS_METRICS);
+    uint64_t kept = t->smaps_due ? 0 : (t->latest_present & SMAPS_METRICS);
     t->latest_present = present | kept;
     t->last_sample_ms = now_wall;
 }
@@ -542,7 +544,8 @@ int64_t targets_tick(struct targets *ts, int64_t now_mono, int64_t now_wall)
             for (size_t i = 0; i < ts->n; i++)
                 ts->v[i]->due = false;
         }
-        qsort(ts->samples, nsamples, sizeof *ts->samples, cmp_sample);
+        if (nsamples > 1)
+            qsort(ts->samples, nsamples, sizeof *ts->samples, cmp_sample);
     }
     for (size_t i = 0; i < ts->n; i++) {
         struct target *t = ts->v[i];
@@ -571,7 +574,7 @@ const struct target_proc *target_processes(const struct target *t, size_t *n)
     return t->procs;
 }
 
-uint32_t target_latest(const struct target *t, const int64_t **values)
+uint64_t target_latest(const struct target *t, const int64_t **values)
 {
     *values = t->latest;
     return t->latest_present;

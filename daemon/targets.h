@@ -64,7 +64,7 @@ int64_t targets_tick(struct targets *ts, int64_t now_mono_ms, int64_t now_wall_m
 const struct target_record *target_record(const struct target *t);
 const struct target_proc *target_processes(const struct target *t, size_t *n);
 /* Latest values (stored units), a bit per metric present; last sample time (0: none yet). */
-uint32_t target_latest(const struct target *t, const int64_t **values);
+uint64_t target_latest(const struct target *t, const int64_t **values);
 int64_t target_last_sample_ms(const struct target *t);
 /* Effective intervals: the target's own, else the configured defaults. */
 int64_t targets_interval_ms(const struct targets *ts, const struct target *t);

@@ -44,10 +44,10 @@
 #include "selector.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-#define ALL_CHEAP ((1u << M_RSS) | (1u << M_VSZ) | (1u << M_RSS_ANON) | (1u << M_RSS_FILE) | \
-                   (1u << M_RSS_SHMEM) | (1u << M_SWAP) | (1u << M_THREADS) | \
-                   (1u << M_MINFLT) | (1u << M_MAJFLT))
-#define SMAPS_BITS ((1u << M_PSS) | (1u << M_USS))
+#define ALL_CHEAP ((UINT64_C(1) << M_RSS) | (UINT64_C(1) << M_VSZ) | (UINT64_C(1) << M_RSS_ANON) | (UINT64_C(1) << M_RSS_FILE) | \
+                   (UINT64_C(1) << M_RSS_SHMEM) | (UINT64_C(1) << M_SWAP) | (UINT64_C(1) << M_THREADS) | \
+                   (UINT64_C(1) << M_MINFLT) | (UINT64_C(1) << M_MAJFLT))
+#define SMAPS_BITS ((UINT64_C(1) << M_PSS) | (UINT64_C(1) << M_USS))
 #define LONG_ARGV0 "memwatch-very-long-process-name"
 #define LINK_NAME "memwatch-symlinked-sleeper"
 

@@ -1,0 +1,2 @@
+/* expvar.c - being written. */
+#include "config.h"

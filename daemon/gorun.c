@@ -1,0 +1,2 @@
+/* gorun.c - being written. */
+#include "config.h"

@@ -1,0 +1,4 @@
+/* gorun.h - being written. */
+#ifndef MEMWATCH_GORUN_H
+#define MEMWATCH_GORUN_H
+#endif

@@ -1,0 +1,2 @@
+/* pprof.c - being written. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* profstore.c - being written. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* promtext.c - being written. */
+#include "config.h"

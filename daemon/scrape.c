@@ -1,0 +1,2 @@
+/* scrape.c - being written. */
+#include "config.h"

@@ -1,0 +1,2 @@
+-- 002-target-endpoint.sql - being written.
+SELECT 1;

@@ -1,0 +1,2 @@
+-- 003-profiles.sql - being written.
+SELECT 1;

@@ -1,0 +1,3 @@
+module memwatch/tests/cgoleak
+
+go 1.19

@@ -1,0 +1,3 @@
+module memwatch/tests/goleaks
+
+go 1.19

@@ -1,0 +1,3 @@
+module memwatch/tests/hostile
+
+go 1.19

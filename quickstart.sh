@@ -11,7 +11,8 @@ set -eu
 
 PACKAGES="build-essential autoconf automake pkg-config
   libproc2-dev libmicrohttpd-dev libsqlite3-dev libsystemd-dev libcurl4-openssl-dev
-  libjansson-dev libcmocka-dev golang-go jq curl procps"
+  libjansson-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libcmocka-dev
+  golang-go jq curl procps"
 
 here=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-}

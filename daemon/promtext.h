@@ -10,7 +10,8 @@
 
 #include "gostats.h"
 
-/* 0, or -EBADMSG with a reason in err ("no go_memstats_* metrics on the page"). */
+/* 0, or -EBADMSG with a reason in err ("no go_memstats_* metrics on the page").  On success
+ * err is "" or counts what was skipped ("3 malformed lines skipped"). */
 int promtext_parse_go(const char *body, size_t len, struct go_stats *out, char *err,
                       size_t errlen);
 

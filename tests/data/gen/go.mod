@@ -1,0 +1,3 @@
+module memwatch/tests/data/gen
+
+go 1.19

@@ -48,6 +48,7 @@
 #include "chunk.h"
 #include "schema.h"
 #include "store.h"
+#include "db.h"
 #include "util.h"
 
 #define RAW_WINDOW_MS       INT64_C(600000)         /* 10 min */
@@ -65,10 +66,6 @@
  * ~10% of the file empty (measured 2.53 against 2.33 bytes a sample on disk); bigger pages
  * cost a little more per flush (18.6 against 16.4 bytes written a sample). */
 #define PAGE_SIZE           16384
-#define BUSY_TIMEOUT_MS     5000
-#define WAL_LIMIT_BYTES     67108864
-#define STR_(x)             #x
-#define STRINGIFY(x)        STR_(x)
 #define FREE_PAGES_KEPT     128     /* at least; reused by chunks and staging rows */
 /* Timestamps are kept far from the int64 limits so window arithmetic cannot overflow. */
 #define TS_LIMIT            (INT64_C(1) << 61)
@@ -122,16 +119,23 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_TARGET_INSERT] =
         "INSERT INTO targets(name, selector, pid, start_time_ms, pattern, match_cmdline,"
-        " interval_ms, smaps_interval_ms, state, created_ms, state_changed_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        " interval_ms, smaps_interval_ms, state, created_ms, state_changed_ms, endpoint,"
+        " vars_path, heap_path, goroutine_path, metrics_path, runtime_interval_ms,"
+        " profile_interval_ms, heap_gc)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+        " ?18, ?19)",
     [S_TARGET_UPDATE] =
         "UPDATE targets SET selector = ?2, pid = ?3, start_time_ms = ?4, pattern = ?5,"
         " match_cmdline = ?6, interval_ms = ?7, smaps_interval_ms = ?8, state = ?9,"
-        " created_ms = ?10, state_changed_ms = ?11 WHERE id = ?1",
+        " created_ms = ?10, state_changed_ms = ?11, endpoint = ?12, vars_path = ?13,"
+        " heap_path = ?14, goroutine_path = ?15, metrics_path = ?16, runtime_interval_ms = ?17,"
+        " profile_interval_ms = ?18, heap_gc = ?19 WHERE id = ?1",
     [S_TARGET_DELETE] = "DELETE FROM targets WHERE id = ?1",
     [S_TARGET_ALL] =
         "SELECT id, name, selector, pid, start_time_ms, pattern, match_cmdline, interval_ms,"
-        " smaps_interval_ms, state, created_ms, state_changed_ms FROM targets ORDER BY id",
+        " smaps_interval_ms, state, created_ms, state_changed_ms, endpoint, vars_path,"
+        " heap_path, goroutine_path, metrics_path, runtime_interval_ms, profile_interval_ms,"
+        " heap_gc FROM targets ORDER BY id",
     [S_SERIES_INSERT] = "INSERT INTO series(target_id, metric) VALUES(?1, ?2)",
     [S_SERIES_ALL] = "SELECT id, target_id, metric FROM series ORDER BY id",
     [S_CHUNK_INSERT] =
@@ -221,33 +225,11 @@ static void set_err(struct store *st, const char *fmt, ...)
     va_end(ap);
 }
 
-static int errno_from_sqlite(struct store *st, int rc)
-{
-    int sys = st->db ? sqlite3_system_errno(st->db) : 0;
-
-    switch (rc & 0xff) {
-    case SQLITE_FULL:       return -ENOSPC;
-    case SQLITE_NOMEM:      return -ENOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:     return -EBUSY;
-    case SQLITE_READONLY:   return -EROFS;
-    case SQLITE_PERM:
-    case SQLITE_AUTH:       return -EACCES;
-    case SQLITE_CONSTRAINT: return -EEXIST;
-    case SQLITE_CORRUPT:    return -EBADMSG;
-    case SQLITE_NOTADB:     return -EINVAL;
-    case SQLITE_TOOBIG:     return -E2BIG;
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:   return sys > 0 ? -sys : -EIO;
-    default:                return -EIO;
-    }
-}
-
 /* Records the database's message for a failed rc and returns it as -errno. */
 static int db_fail(struct store *st, int rc, const char *what)
 {
     set_err(st, "%s: %s", what, sqlite3_errmsg(st->db));
-    return errno_from_sqlite(st, rc);
+    return db_errno(st->db, rc);
 }
 
 /* Steps a statement that returns no rows, and resets it. */
@@ -727,6 +709,11 @@ int store_flush(struct store *st, int64_t now_ms)
 
 /* ---- targets -------------------------------------------------------------------------------- */
 
+static void bind_str(sqlite3_stmt *q, int idx, const char *s, size_t cap)
+{
+    sqlite3_bind_text(q, idx, s, (int)strnlen(s, cap), SQLITE_STATIC);
+}
+
 static void bind_target(sqlite3_stmt *q, const struct target_record *rec)
 {
     sqlite3_bind_int(q, 2, rec->selector);
@@ -740,6 +727,14 @@ static void bind_target(sqlite3_stmt *q, const struct target_record *rec)
     sqlite3_bind_int(q, 9, rec->state);
     sqlite3_bind_int64(q, 10, rec->created_ms);
     sqlite3_bind_int64(q, 11, rec->state_changed_ms);
+    bind_str(q, 12, rec->endpoint, sizeof(rec->endpoint));
+    bind_str(q, 13, rec->vars_path, sizeof(rec->vars_path));
+    bind_str(q, 14, rec->heap_path, sizeof(rec->heap_path));
+    bind_str(q, 15, rec->goroutine_path, sizeof(rec->goroutine_path));
+    bind_str(q, 16, rec->metrics_path, sizeof(rec->metrics_path));
+    sqlite3_bind_int64(q, 17, rec->runtime_interval_ms);
+    sqlite3_bind_int64(q, 18, rec->profile_interval_ms);
+    sqlite3_bind_int(q, 19, rec->heap_gc);
 }
 
 int store_target_add(struct store *st, struct target_record *rec)
@@ -867,6 +862,14 @@ int store_targets_load(struct store *st, int (*cb)(void *arg, const struct targe
         rec.state = (enum target_state)sqlite3_column_int(q, 9);
         rec.created_ms = sqlite3_column_int64(q, 10);
         rec.state_changed_ms = sqlite3_column_int64(q, 11);
+        copy_text(rec.endpoint, sizeof(rec.endpoint), sqlite3_column_text(q, 12));
+        copy_text(rec.vars_path, sizeof(rec.vars_path), sqlite3_column_text(q, 13));
+        copy_text(rec.heap_path, sizeof(rec.heap_path), sqlite3_column_text(q, 14));
+        copy_text(rec.goroutine_path, sizeof(rec.goroutine_path), sqlite3_column_text(q, 15));
+        copy_text(rec.metrics_path, sizeof(rec.metrics_path), sqlite3_column_text(q, 16));
+        rec.runtime_interval_ms = sqlite3_column_int64(q, 17);
+        rec.profile_interval_ms = sqlite3_column_int64(q, 18);
+        rec.heap_gc = sqlite3_column_int(q, 19) != 0;
         if (cb(arg, &rec) != 0)
             break;
     }
@@ -1151,7 +1154,7 @@ static int exec_sql(struct store *st, const char *sql, const char *what)
         return 0;
     set_err(st, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
-    return errno_from_sqlite(st, rc);
+    return db_errno(st->db, rc);
 }
 
 static int migrate(struct store *st)
@@ -1452,7 +1455,7 @@ static void store_free(struct store *st)
 int store_open(const struct store_config *cfg, int64_t now_ms, struct store **out, char **errmsg)
 {
     struct store *st = xcalloc(1, sizeof(*st));
-    int rc, r;
+    int r;
 
     *out = NULL;
     if (errmsg)
@@ -1470,23 +1473,13 @@ int store_open(const struct store_config *cfg, int64_t now_ms, struct store **ou
         goto fail;
     }
 
-    rc = sqlite3_open_v2(cfg->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc != SQLITE_OK) {
-        r = st->db ? db_fail(st, rc, "opening") : -ENOMEM;
+    if ((r = db_open(cfg->path, true, &st->db, st->errmsg, sizeof(st->errmsg))) < 0)
         goto fail;
-    }
-    sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
     if ((r = migrate(st)) < 0)
         goto fail;
-    /* WAL: the API's readers never block the writer; stored in the file.  NORMAL: a commit
-     * is not synced, a power cut may lose the last ones but never corrupts, and WAL's FULL
-     * default would sync every flush.  Debian builds with SQLITE_SECURE_DELETE, which would
-     * zero every deleted chunk.  The WAL is truncated back to the limit after checkpoints. */
-    static const char pragmas[] =
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=OFF;"
-        " PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=" STRINGIFY(WAL_LIMIT_BYTES) ";";
-    if ((r = exec_sql(st, pragmas, "setting up the database")) < 0)
+    /* WAL, stored in the file: readers never block the writer.  Only now, because the page
+     * size cannot change in WAL mode and migrate() sets it on a new file. */
+    if ((r = exec_sql(st, "PRAGMA journal_mode=WAL", "setting up the database")) < 0)
         goto fail;
     if ((r = prepare_all(st)) < 0 || (r = load_series(st)) < 0 || (r = recover_staging(st)) < 0)
         goto fail;

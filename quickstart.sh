@@ -12,7 +12,7 @@ set -eu
 PACKAGES="build-essential autoconf automake pkg-config
   libproc2-dev libmicrohttpd-dev libsqlite3-dev libsystemd-dev libcurl4-openssl-dev
   libjansson-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libcmocka-dev
-  golang-go jq curl procps"
+  golang-go jq curl procps caddy"
 
 here=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-}

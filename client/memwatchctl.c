@@ -39,6 +39,12 @@ enum {
 
 #define CTL_DEFAULT_TIMEOUT_MS 10000
 #define CTL_DEFAULT_SINCE "1h" /* "the last hour" in usage_text */
+#define CTL_DEFAULT_LIMIT 10   /* diff's sites, as in usage_text */
+
+/* The Go runtime view's paths under API_TARGETS "/{name}". */
+#define CTL_PATH_BREAKDOWN "/breakdown"            /* [?from=T&to=T] */
+#define CTL_PATH_HEAP_DIFF "/heap/diff"            /* ?from=T&to=T&limit=N */
+#define CTL_PATH_GOROUTINE_DIFF "/goroutines/diff" /* ?from=T&to=T&limit=N */
 
 /* The hint every "cannot reach the daemon" message ends with. */
 #define CTL_START_HINT                                                                             \
@@ -72,6 +78,16 @@ enum {
     OPT_FROM,
     OPT_UNTIL,
     OPT_STEP,
+    OPT_ENDPOINT,
+    OPT_VARS_PATH,
+    OPT_HEAP_PATH,
+    OPT_GOROUTINE_PATH,
+    OPT_METRICS_PATH,
+    OPT_RUNTIME_INTERVAL,
+    OPT_PROFILE_INTERVAL,
+    OPT_HEAP_GC,
+    OPT_GOROUTINES,
+    OPT_LIMIT,
 };
 
 /* Accepted before and after the command, so "memwatchctl list --json" works too. */
@@ -93,11 +109,18 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  add NAME (--pid N | --match REGEX [--cmdline]) [--interval DUR] [--smaps-interval DUR]\n"
+    "      [--endpoint URL [GO OPTIONS]]\n"
     "                      sample one process, or every process whose name (with --cmdline:\n"
-    "                      whose command line) matches REGEX\n"
+    "                      whose command line) matches REGEX; with --endpoint, also read the\n"
+    "                      Go runtime statistics and profiles the process serves at URL\n"
     "  remove NAME         stop sampling NAME and forget its target\n"
-    "  list                all targets with state, RSS, PSS and last sample\n"
-    "  show NAME           one target in detail\n"
+    "  list                all targets with state, RSS, PSS, Go runtime and last sample\n"
+    "  show NAME           one target in detail, with its Go runtime and memory breakdown\n"
+    "  breakdown NAME [--since DUR]\n"
+    "                      what the RSS is made of; --since adds how each part changed\n"
+    "  diff NAME [--since DUR | --from T] [--until T] [--goroutines] [--limit N]\n"
+    "                      the Go functions whose heap in use (with --goroutines: whose\n"
+    "                      goroutines) grew most, by default the top 10 over the last hour\n"
     "  series NAME METRIC [--since DUR | --from T] [--until T] [--step DUR]\n"
     "                      stored values of METRIC (e.g. rss_bytes, pss_bytes, threads), by\n"
     "                      default for the last hour; --step aggregates to min/avg/max\n"
@@ -110,6 +133,18 @@ static const char usage_text[] =
     "  --json              print the daemon's JSON answer as-is, for scripts and jq\n"
     "  --timeout SECONDS   give up on the daemon after this long (default 10; 500ms works too)\n"
     "  --version           print the version and exit\n"
+    "\n"
+    "Go options of add (they need --endpoint):\n"
+    "  --endpoint URL      http://HOST:PORT[/PREFIX], where the process serves its debug handlers\n"
+    "  --vars-path P       expvar JSON; P is a path under URL, such as /debug/vars\n"
+    "  --metrics-path P    Prometheus text exposition\n"
+    "  --heap-path P       pprof heap profile\n"
+    "  --goroutine-path P  pprof goroutine profile\n"
+    "  --runtime-interval DUR  how often to read vars and metrics\n"
+    "  --profile-interval DUR  how often to take the heap and goroutine profiles\n"
+    "  --heap-gc           have the process collect garbage before each heap profile, so the\n"
+    "                      profile is current, not as of the last GC (each costs a full GC)\n"
+    "Without them the daemon's defaults apply.\n"
     "\n"
     "DUR is 1500ms, 10s, 5m, 24h, 30d, 1h30m or a number of seconds.  T is unix seconds, 'now',\n"
     "-DUR (that long ago) or local time 'YYYY-MM-DD HH:MM[:SS]'.\n"
@@ -274,11 +309,20 @@ static int report_request_failure(struct ctl *ctl, int err, const char *cause)
     }
 }
 
+/* A refusal the caller reports itself instead of ctl_request_ex: the statuses it wants to
+ * handle go in, the status and the daemon's error text (or NULL; free() it) come out. */
+struct ctl_refusal {
+    const long *quiet; /* 0-terminated */
+    long status;       /* 0 unless one of quiet happened */
+    char *error;
+};
+
 /* Sends one request and reduces every failure to one message and an exit status.  On
  * success *out is the parsed 2xx answer, always a JSON object (json_decref it), and with
- * --json the body has already been printed as-is. */
-static int ctl_request(struct ctl *ctl, const char *method, const char *path, json_t *body,
-                       json_t **out)
+ * --json the body has already been printed as-is.  refusal may be NULL; an answer with one of
+ * its quiet statuses returns CTL_EXIT_DAEMON without a message. */
+static int ctl_request_ex(struct ctl *ctl, const char *method, const char *path, json_t *body,
+                          json_t **out, struct ctl_refusal *refusal)
 {
     struct http_response resp;
     json_error_t jerr;
@@ -305,8 +349,15 @@ static int ctl_request(struct ctl *ctl, const char *method, const char *path, js
     answer = json_loadb(resp.body, resp.len, 0, &jerr);
     if (resp.status < 200 || resp.status > 299) {
         const char *msg = json_string_value(json_object_get(answer, "error"));
+        const long *q;
 
-        if (msg != NULL) {
+        for (q = refusal != NULL ? refusal->quiet : NULL; q != NULL && *q != 0; q++)
+            if (*q == resp.status)
+                break;
+        if (q != NULL && *q != 0) {
+            refusal->status = resp.status;
+            refusal->error = msg != NULL ? xstrdup(msg) : NULL;
+        } else if (msg != NULL) {
             char *clean = render_clean(msg);
 
             fprintf(stderr, "memwatchctl: %s\n", clean);
@@ -339,6 +390,12 @@ static int ctl_request(struct ctl *ctl, const char *method, const char *path, js
     return ret;
 }
 
+static int ctl_request(struct ctl *ctl, const char *method, const char *path, json_t *body,
+                       json_t **out)
+{
+    return ctl_request_ex(ctl, method, path, body, out, NULL);
+}
+
 /* API_TARGETS "/{name}" plus suffix, with the name percent-encoded. */
 static char *target_path(struct ctl *ctl, const char *name, const char *suffix)
 {
@@ -347,6 +404,78 @@ static char *target_path(struct ctl *ctl, const char *name, const char *suffix)
 
     free(escaped);
     return path;
+}
+
+/* add's options that go into the request body as given, under field. */
+static const struct add_field {
+    int opt;
+    const char *option;
+    const char *field;
+    bool is_path;        /* a path under --endpoint, else a positive duration */
+    bool needs_endpoint; /* meaningless without --endpoint */
+    const char *example;
+} add_fields[] = {
+    {OPT_INTERVAL, "--interval", "interval", false, false, "1s or 500ms"},
+    {OPT_SMAPS_INTERVAL, "--smaps-interval", "smaps_interval", false, false, "1s or 500ms"},
+    {OPT_RUNTIME_INTERVAL, "--runtime-interval", "runtime_interval", false, true, "5s or 1m"},
+    {OPT_PROFILE_INTERVAL, "--profile-interval", "profile_interval", false, true, "1m or 30s"},
+    {OPT_VARS_PATH, "--vars-path", "vars_path", true, true, "/debug/vars"},
+    {OPT_METRICS_PATH, "--metrics-path", "metrics_path", true, true, "/metrics"},
+    {OPT_HEAP_PATH, "--heap-path", "heap_path", true, true, "/debug/pprof/heap"},
+    {OPT_GOROUTINE_PATH, "--goroutine-path", "goroutine_path", true, true,
+     "/debug/pprof/goroutine"},
+};
+#define ADD_FIELD_COUNT (sizeof(add_fields) / sizeof(add_fields[0]))
+
+/* The characters of a URL path (RFC 3986: unreserved, sub-delims, ':', '@', '/' and
+ * percent-escapes), and '?' when a query may follow.  Nothing that needs quoting, so what
+ * the user typed is the URL the daemon fetches. */
+static bool url_path_valid(const char *p, bool query)
+{
+    for (; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            continue;
+        if (strchr("-._~!$&'()*+,;=:@/%", c) == NULL && !(query && c == '?'))
+            return false;
+    }
+    return true;
+}
+
+/* --endpoint: http://HOST:PORT[/PREFIX], HOST a name, an IPv4 address or an [IPv6] one.
+ * The daemon fetches plain, lower-case http:// only, and a debug port is never implied. */
+static bool endpoint_valid(const char *url)
+{
+    const char *p, *host;
+    char digits[8];
+    int64_t port;
+    size_t n;
+
+    if (strncmp(url, "http://", 7) != 0)
+        return false;
+    p = host = url + 7;
+    if (*p == '[') {
+        p += strspn(p + 1, "0123456789abcdefABCDEF:.") + 1;
+        if (*p != ']' || p == host + 1)
+            return false;
+        p++;
+    } else {
+        p += strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._");
+        if (p == host)
+            return false;
+    }
+    if (*p++ != ':')
+        return false;
+    n = strspn(p, "0123456789");
+    if (n == 0 || n >= sizeof(digits))
+        return false;
+    memcpy(digits, p, n);
+    digits[n] = '\0';
+    if (parse_int64(digits, 1, 65535, &port) != 0)
+        return false;
+    p += n;
+    return *p == '\0' || (*p == '/' && url_path_valid(p, false));
 }
 
 static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
@@ -358,14 +487,24 @@ static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, cha
         {"cmdline", no_argument, NULL, OPT_CMDLINE},
         {"interval", required_argument, NULL, OPT_INTERVAL},
         {"smaps-interval", required_argument, NULL, OPT_SMAPS_INTERVAL},
+        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"vars-path", required_argument, NULL, OPT_VARS_PATH},
+        {"metrics-path", required_argument, NULL, OPT_METRICS_PATH},
+        {"heap-path", required_argument, NULL, OPT_HEAP_PATH},
+        {"goroutine-path", required_argument, NULL, OPT_GOROUTINE_PATH},
+        {"runtime-interval", required_argument, NULL, OPT_RUNTIME_INTERVAL},
+        {"profile-interval", required_argument, NULL, OPT_PROFILE_INTERVAL},
+        {"heap-gc", no_argument, NULL, OPT_HEAP_GC},
         {NULL, 0, NULL, 0},
     };
-    const char *match = NULL, *interval = NULL, *smaps_interval = NULL, *name, *state;
-    bool cmdline = false, have_pid = false;
+    const char *match = NULL, *endpoint = NULL, *name, *state;
+    const char *values[ADD_FIELD_COUNT] = {NULL};
+    bool cmdline = false, have_pid = false, heap_gc = false;
     json_t *body, *answer, *match_json;
     int64_t pid = 0, ms;
     int c, stop = -1, ret;
     char *selector;
+    size_t i;
 
     while ((c = next_option(ctl, cmd, argc, argv, ":h", longopts, &stop)) != -1) {
         switch (c) {
@@ -376,14 +515,26 @@ static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, cha
             break;
         case OPT_MATCH: match = optarg; break;
         case OPT_CMDLINE: cmdline = true; break;
-        case OPT_INTERVAL:
-        case OPT_SMAPS_INTERVAL:
-            if (parse_duration_ms(optarg, &ms) != 0 || ms <= 0)
+        case OPT_ENDPOINT:
+            if (!endpoint_valid(optarg))
                 return usage_error(cmd,
-                                   "%s needs a duration such as 1s or 500ms, not "
-                                   "\"%s\"",
-                                   c == OPT_INTERVAL ? "--interval" : "--smaps-interval", optarg);
-            *(c == OPT_INTERVAL ? &interval : &smaps_interval) = optarg;
+                                   "--endpoint needs http://HOST:PORT[/PREFIX], such as "
+                                   "http://127.0.0.1:6060, not \"%s\"",
+                                   optarg);
+            endpoint = optarg;
+            break;
+        case OPT_HEAP_GC: heap_gc = true; break;
+        default:
+            for (i = 0; i < ADD_FIELD_COUNT && add_fields[i].opt != c; i++)
+                ;
+            if (i == ADD_FIELD_COUNT)
+                break;
+            if (add_fields[i].is_path ? optarg[0] != '/' || !url_path_valid(optarg, true)
+                                      : parse_duration_ms(optarg, &ms) != 0 || ms <= 0)
+                return usage_error(
+                    cmd, "%s needs a %s such as %s, not \"%s\"", add_fields[i].option,
+                    add_fields[i].is_path ? "path" : "duration", add_fields[i].example, optarg);
+            values[i] = optarg;
             break;
         }
     }
@@ -402,6 +553,18 @@ static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, cha
         return usage_error(cmd, "--cmdline only applies to --match");
     if (match != NULL && *match == '\0')
         return usage_error(cmd, "--match needs a non-empty REGEX");
+    if (endpoint == NULL) {
+        for (i = 0; i < ADD_FIELD_COUNT; i++)
+            if (values[i] != NULL && add_fields[i].needs_endpoint)
+                return usage_error(cmd, "%s only applies with --endpoint", add_fields[i].option);
+        if (heap_gc)
+            return usage_error(cmd, "--heap-gc only applies with --endpoint");
+    }
+    /* The daemon asks for the GC by appending "?gc=1" to the heap path. */
+    for (i = 0; i < ADD_FIELD_COUNT; i++)
+        if (heap_gc && add_fields[i].opt == OPT_HEAP_PATH && values[i] != NULL &&
+            strchr(values[i], '?') != NULL)
+            return usage_error(cmd, "--heap-gc needs a --heap-path without a '?' query");
 
     body = json_object();
     (void)json_object_set_new(body, "name", json_string(name));
@@ -416,10 +579,14 @@ static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, cha
         (void)json_object_set_new(body, "match", match_json);
         (void)json_object_set_new(body, "cmdline", json_boolean(cmdline));
     }
-    if (interval != NULL)
-        (void)json_object_set_new(body, "interval", json_string(interval));
-    if (smaps_interval != NULL)
-        (void)json_object_set_new(body, "smaps_interval", json_string(smaps_interval));
+    /* Everything below was checked to be ASCII, so json_string cannot refuse it. */
+    if (endpoint != NULL)
+        (void)json_object_set_new(body, "endpoint", json_string(endpoint));
+    for (i = 0; i < ADD_FIELD_COUNT; i++)
+        if (values[i] != NULL)
+            (void)json_object_set_new(body, add_fields[i].field, json_string(values[i]));
+    if (heap_gc)
+        (void)json_object_set_new(body, "heap_gc", json_true());
 
     ret = ctl_request(ctl, "POST", API_TARGETS, body, &answer);
     json_decref(body);
@@ -488,6 +655,34 @@ static int cmd_list(struct ctl *ctl, const struct ctl_command *cmd, int argc, ch
     return ret;
 }
 
+/* The end of `show` for a Go target.  Until the daemon has scraped the runtime it answers
+ * 409 (or 404), which is a state worth a line, not a failure of `show`. */
+static int show_breakdown(struct ctl *ctl, const char *name)
+{
+    static const long not_yet[] = {404, 409, 0};
+    struct ctl_refusal refusal = {.quiet = not_yet};
+    char *path = target_path(ctl, name, CTL_PATH_BREAKDOWN), *why;
+    json_t *answer;
+    int ret;
+
+    ret = ctl_request_ex(ctl, "GET", path, NULL, &answer, &refusal);
+    free(path);
+    if (ret == CTL_EXIT_OK || refusal.status != 0)
+        putchar('\n');
+    if (ret == CTL_EXIT_OK) {
+        render_breakdown(stdout, answer, false);
+    } else if (refusal.status != 0) {
+        why =
+            refusal.error != NULL ? xstrdup(refusal.error) : xasprintf("HTTP %ld", refusal.status);
+        render_breakdown_unavailable(stdout, why);
+        free(why);
+        ret = CTL_EXIT_OK;
+    }
+    free(refusal.error);
+    json_decref(answer);
+    return ret;
+}
+
 static int cmd_show(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
 {
     json_t *answer;
@@ -503,8 +698,12 @@ static int cmd_show(struct ctl *ctl, const struct ctl_command *cmd, int argc, ch
     path = target_path(ctl, argv[optind], "");
     ret = ctl_request(ctl, "GET", path, NULL, &answer);
     free(path);
-    if (ret == CTL_EXIT_OK && !ctl->json)
+    /* --json stays one JSON document, the target's; `breakdown --json` has the rest. */
+    if (ret == CTL_EXIT_OK && !ctl->json) {
         render_target(stdout, answer, now_wall_ms());
+        if (json_is_object(json_object_get(answer, "runtime")))
+            ret = show_breakdown(ctl, argv[optind]);
+    }
     json_decref(answer);
     return ret;
 }
@@ -543,56 +742,28 @@ static char *series_time(const char *s)
     return NULL;
 }
 
-static int cmd_series(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
+#define CTL_SINCE_USAGE "--since needs a duration such as 30m or 24h, not \"%s\""
+
+/* --since's duration without a sign: "--since -1h" reads naturally too, and the sign is
+ * implied either way.  NULL if it is not a duration. */
+static const char *since_duration(const char *arg)
 {
-    static const struct option longopts[] = {
-        COMMON_LONG_OPTIONS,
-        {"since", required_argument, NULL, OPT_SINCE},
-        {"from", required_argument, NULL, OPT_FROM},
-        {"until", required_argument, NULL, OPT_UNTIL},
-        {"step", required_argument, NULL, OPT_STEP},
-        {NULL, 0, NULL, 0},
-    };
-    const char *since = NULL, *from_arg = NULL, *until_arg = NULL, *step = NULL;
-    char *from = NULL, *until = NULL, *e_name, *e_metric, *e_from, *e_until, *e_step, *path;
-    int c, stop = -1, ret;
-    json_t *answer;
+    const char *since = arg[0] == '-' ? arg + 1 : arg;
     int64_t ms;
 
-    while ((c = next_option(ctl, cmd, argc, argv, ":h", longopts, &stop)) != -1) {
-        switch (c) {
-        case OPT_SINCE:
-            /* "--since -1h" reads naturally too; the sign is implied either way. */
-            since = optarg[0] == '-' ? optarg + 1 : optarg;
-            if (parse_duration_ms(since, &ms) != 0)
-                return usage_error(cmd,
-                                   "--since needs a duration such as 30m or 24h, "
-                                   "not \"%s\"",
-                                   optarg);
-            break;
-        case OPT_FROM: from_arg = optarg; break;
-        case OPT_UNTIL: until_arg = optarg; break;
-        case OPT_STEP:
-            if (parse_duration_ms(optarg, &ms) != 0 || ms <= 0)
-                return usage_error(cmd,
-                                   "--step needs a duration such as 60s or 5m, "
-                                   "not \"%s\"",
-                                   optarg);
-            step = optarg;
-            break;
-        }
-    }
-    if (stop >= 0)
-        return stop;
-    if (argc - optind != 2)
-        return usage_error(cmd, "series needs a target NAME and a METRIC");
-    if ((ret = check_target_name(cmd, argv[optind])) >= 0)
-        return ret;
-    if (argv[optind + 1][0] == '\0')
-        return usage_error(cmd, "METRIC must not be empty");
+    return parse_duration_ms(since, &ms) == 0 ? since : NULL;
+}
+
+/* The from and to query values of --since/--from/--until, percent-encoded (free() them):
+ * by default the last CTL_DEFAULT_SINCE until now.  Connects, so that it can encode. */
+static int time_range(struct ctl *ctl, const struct ctl_command *cmd, const char *since,
+                      const char *from_arg, const char *until_arg, char **e_from, char **e_until)
+{
+    char *from = NULL, *until = NULL;
+    int ret;
+
     if (since != NULL && from_arg != NULL)
         return usage_error(cmd, "use --since or --from, not both");
-
     if (from_arg != NULL && (from = series_time(from_arg)) == NULL)
         ret = usage_error(cmd,
                           "--from needs unix seconds, 'now', -DUR or "
@@ -614,11 +785,60 @@ static int cmd_series(struct ctl *ctl, const struct ctl_command *cmd, int argc, 
         from = xasprintf("-%s", since != NULL ? since : CTL_DEFAULT_SINCE);
     if (until == NULL)
         until = xstrdup("now");
+    *e_from = http_client_escape(ctl->http, from);
+    *e_until = http_client_escape(ctl->http, until);
+    free(from);
+    free(until);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_series(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONG_OPTIONS,
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"step", required_argument, NULL, OPT_STEP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *since = NULL, *from_arg = NULL, *until_arg = NULL, *step = NULL;
+    char *e_name, *e_metric, *e_from, *e_until, *e_step, *path;
+    int c, stop = -1, ret;
+    json_t *answer;
+    int64_t ms;
+
+    while ((c = next_option(ctl, cmd, argc, argv, ":h", longopts, &stop)) != -1) {
+        switch (c) {
+        case OPT_SINCE:
+            if ((since = since_duration(optarg)) == NULL)
+                return usage_error(cmd, CTL_SINCE_USAGE, optarg);
+            break;
+        case OPT_FROM: from_arg = optarg; break;
+        case OPT_UNTIL: until_arg = optarg; break;
+        case OPT_STEP:
+            if (parse_duration_ms(optarg, &ms) != 0 || ms <= 0)
+                return usage_error(cmd,
+                                   "--step needs a duration such as 60s or 5m, "
+                                   "not \"%s\"",
+                                   optarg);
+            step = optarg;
+            break;
+        }
+    }
+    if (stop >= 0)
+        return stop;
+    if (argc - optind != 2)
+        return usage_error(cmd, "series needs a target NAME and a METRIC");
+    if ((ret = check_target_name(cmd, argv[optind])) >= 0)
+        return ret;
+    if (argv[optind + 1][0] == '\0')
+        return usage_error(cmd, "METRIC must not be empty");
+    if ((ret = time_range(ctl, cmd, since, from_arg, until_arg, &e_from, &e_until)) != CTL_EXIT_OK)
+        return ret;
 
     e_name = http_client_escape(ctl->http, argv[optind]);
     e_metric = http_client_escape(ctl->http, argv[optind + 1]);
-    e_from = http_client_escape(ctl->http, from);
-    e_until = http_client_escape(ctl->http, until);
     e_step = step != NULL ? http_client_escape(ctl->http, step) : NULL;
     path = xasprintf(API_TARGETS "/%s/series?metric=%s&from=%s&to=%s%s%s", e_name, e_metric, e_from,
                      e_until, e_step != NULL ? "&step=" : "", e_step != NULL ? e_step : "");
@@ -627,13 +847,114 @@ static int cmd_series(struct ctl *ctl, const struct ctl_command *cmd, int argc, 
     free(e_from);
     free(e_until);
     free(e_step);
-    free(from);
-    free(until);
 
     ret = ctl_request(ctl, "GET", path, NULL, &answer);
     free(path);
     if (ret == CTL_EXIT_OK && !ctl->json)
         render_series(stdout, answer);
+    json_decref(answer);
+    return ret;
+}
+
+static int cmd_breakdown(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONG_OPTIONS,
+        {"since", required_argument, NULL, OPT_SINCE},
+        {NULL, 0, NULL, 0},
+    };
+    const char *since = NULL;
+    char *e_since, *path, *query;
+    int c, stop = -1, ret;
+    json_t *answer;
+
+    while ((c = next_option(ctl, cmd, argc, argv, ":h", longopts, &stop)) != -1)
+        if (c == OPT_SINCE && (since = since_duration(optarg)) == NULL)
+            return usage_error(cmd, CTL_SINCE_USAGE, optarg);
+    if (stop >= 0)
+        return stop;
+    if (argc - optind != 1)
+        return usage_error(cmd, "breakdown needs one target NAME");
+    if ((ret = check_target_name(cmd, argv[optind])) >= 0)
+        return ret;
+    if ((ret = ctl_connect(ctl)) != CTL_EXIT_OK)
+        return ret;
+
+    /* Without "from" the daemon answers the breakdown now; with it, also the change since. */
+    if (since != NULL) {
+        e_since = http_client_escape(ctl->http, since);
+        query = xasprintf(CTL_PATH_BREAKDOWN "?from=-%s", e_since);
+        free(e_since);
+    } else {
+        query = xstrdup(CTL_PATH_BREAKDOWN);
+    }
+    path = target_path(ctl, argv[optind], query);
+    free(query);
+    ret = ctl_request(ctl, "GET", path, NULL, &answer);
+    free(path);
+    if (ret == CTL_EXIT_OK && !ctl->json)
+        render_breakdown(stdout, answer, since != NULL);
+    json_decref(answer);
+    return ret;
+}
+
+static int cmd_diff(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONG_OPTIONS,
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"goroutines", no_argument, NULL, OPT_GOROUTINES},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {NULL, 0, NULL, 0},
+    };
+    const char *since = NULL, *from_arg = NULL, *until_arg = NULL;
+    char *e_from, *e_until, *query, *path;
+    int64_t limit = CTL_DEFAULT_LIMIT;
+    bool goroutines = false;
+    int c, stop = -1, ret;
+    json_t *answer;
+
+    while ((c = next_option(ctl, cmd, argc, argv, ":h", longopts, &stop)) != -1) {
+        switch (c) {
+        case OPT_SINCE:
+            if ((since = since_duration(optarg)) == NULL)
+                return usage_error(cmd, CTL_SINCE_USAGE, optarg);
+            break;
+        case OPT_FROM: from_arg = optarg; break;
+        case OPT_UNTIL: until_arg = optarg; break;
+        case OPT_GOROUTINES: goroutines = true; break;
+        case OPT_LIMIT:
+            if (parse_int64(optarg, 1, INT32_MAX, &limit) != 0)
+                return usage_error(cmd, "--limit needs a positive number, not \"%s\"", optarg);
+            break;
+        }
+    }
+    if (stop >= 0)
+        return stop;
+    if (argc - optind != 1)
+        return usage_error(cmd, "diff needs one target NAME");
+    if ((ret = check_target_name(cmd, argv[optind])) >= 0)
+        return ret;
+    if ((ret = time_range(ctl, cmd, since, from_arg, until_arg, &e_from, &e_until)) != CTL_EXIT_OK)
+        return ret;
+
+    query = xasprintf("%s?from=%s&to=%s&limit=%" PRId64,
+                      goroutines ? CTL_PATH_GOROUTINE_DIFF : CTL_PATH_HEAP_DIFF, e_from, e_until,
+                      limit);
+    path = target_path(ctl, argv[optind], query);
+    free(query);
+    free(e_from);
+    free(e_until);
+    ret = ctl_request(ctl, "GET", path, NULL, &answer);
+    free(path);
+    if (ret == CTL_EXIT_OK && !ctl->json) {
+        if (goroutines)
+            render_goroutine_diff(stdout, answer);
+        else
+            render_heap_diff(stdout, answer);
+    }
     json_decref(answer);
     return ret;
 }
@@ -664,11 +985,15 @@ static int cmd_help(struct ctl *ctl, const struct ctl_command *cmd, int argc, ch
 static const struct ctl_command ctl_commands[] = {
     {"add",
      "NAME (--pid N | --match REGEX [--cmdline]) [--interval DUR] "
-     "[--smaps-interval DUR]",
+     "[--smaps-interval DUR] [--endpoint URL [--vars-path P] [--metrics-path P] "
+     "[--heap-path P] [--goroutine-path P] [--runtime-interval DUR] [--profile-interval DUR] "
+     "[--heap-gc]]",
      cmd_add},
     {"remove", "NAME", cmd_remove},
     {"list", "", cmd_list},
     {"show", "NAME", cmd_show},
+    {"breakdown", "NAME [--since DUR]", cmd_breakdown},
+    {"diff", "NAME [--since DUR | --from T] [--until T] [--goroutines] [--limit N]", cmd_diff},
     {"series", "NAME METRIC [--since DUR | --from T] [--until T] [--step DUR]", cmd_series},
     {"health", "", cmd_health},
     {"help", "[COMMAND]", cmd_help},

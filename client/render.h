@@ -9,6 +9,7 @@
 #ifndef MEMWATCH_CTL_RENDER_H
 #define MEMWATCH_CTL_RENDER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -17,11 +18,23 @@
 /* "pid 1234", "match ^myapi$", "match ^myapi$ (cmdline)", "self"; free() the result. */
 char *render_selector(json_t *target);
 
-/* The table of `list`: NAME SELECTOR STATE RSS PSS LAST SAMPLE. */
+/* The table of `list`: NAME SELECTOR STATE RSS PSS GO LAST SAMPLE. */
 void render_target_table(FILE *out, json_t *targets, int64_t now_ms);
 
-/* `show`: one field per line, latest values in human units. */
+/* `show`: one field per line, latest values in human units; a target with a "runtime" gets
+ * a "Go runtime" section (endpoint, sources, a compact subset of the go_* values). */
 void render_target(FILE *out, json_t *target, int64_t now_ms);
+
+/* `breakdown` and the end of `show`: RSS split into parts, the summary and the caveats as
+ * notes; with_change adds the "change" block of a breakdown asked for with a start time. */
+void render_breakdown(FILE *out, json_t *breakdown, bool with_change);
+/* "breakdown: not available yet (why)", for a target the daemon has no runtime data for. */
+void render_breakdown_unavailable(FILE *out, const char *why);
+
+/* `diff`: a header line, then the sites ranked by in-use growth, or by goroutine count growth;
+ * a site allocated (or standing) in a frame other than its user frame gets a second line. */
+void render_heap_diff(FILE *out, json_t *diff);
+void render_goroutine_diff(FILE *out, json_t *diff);
 
 /* `series`: one line per point, "2026-11-21 23:50:01  12.3 MiB", or time/min/avg/max. */
 void render_series(FILE *out, json_t *series);

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_internal.h"
+#include "gorun.h"
 #include "api_paths.h"
 #include "log.h"
 #include "metrics.h"
@@ -22,17 +24,13 @@
 /* Raw points in one reply at most: a day at 1 s is 86,400.  Beyond this, ask for a step. */
 #define MAX_POINTS 200000
 
-struct api {
-    struct targets *ts;
-    struct store *st;
-    int64_t started_mono_ms;
-};
-
-struct api *api_new(struct targets *ts, struct store *st)
+struct api *api_new(struct targets *ts, struct store *st, struct gorun *gr, struct profstore *ps)
 {
     struct api *api = xcalloc(1, sizeof *api);
     api->ts = ts;
     api->st = st;
+    api->gr = gr;
+    api->ps = ps;
     api->started_mono_ms = now_mono_ms();
     return api;
 }
@@ -44,11 +42,12 @@ void api_free(struct api *api)
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
-static void reply_json(struct http_reply *r, unsigned status, json_t *doc)
+void api_reply_json(struct http_reply *r, unsigned status, json_t *doc)
 {
     r->status = status;
     r->content_type = "application/json";
-    r->body = json_dumps(doc, JSON_COMPACT);
+    /* 15 digits: millisecond timestamps stay exact, 52.3 does not print as 52.299999999999997 */
+    r->body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(doc);
     if (!r->body) {     /* only on OOM inside jansson */
         r->status = 500;
@@ -57,9 +56,7 @@ static void reply_json(struct http_reply *r, unsigned status, json_t *doc)
     r->len = strlen(r->body);
 }
 
-static void reply_error(struct http_reply *r, unsigned status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(struct http_reply *r, unsigned status, const char *fmt, ...)
+void api_reply_error(struct http_reply *r, unsigned status, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -70,17 +67,17 @@ static void reply_error(struct http_reply *r, unsigned status, const char *fmt, 
     for (char *p = msg; *p; p++)
         if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
             *p = '?';
-    reply_json(r, status, json_pack("{ss}", "error", msg));
+    api_reply_json(r, status, json_pack("{ss}", "error", msg));
 }
 
 static void reply_method(struct http_reply *r, const char *allow)
 {
-    reply_error(r, 405, "method not allowed here; use %s", allow);
+    api_reply_error(r, 405, "method not allowed here; use %s", allow);
     r->allow = allow;
 }
 
 /* Unix seconds with millisecond precision, as a JSON number. */
-static json_t *json_seconds(int64_t ms)
+json_t *api_json_seconds(int64_t ms)
 {
     if (ms % 1000 == 0)
         return json_integer(ms / 1000);
@@ -118,15 +115,15 @@ static json_t *target_json(struct api *api, const struct target *t)
     json_t *pa = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(pa, json_pack("{sIso}", "pid", (json_int_t)procs[i].pid,
-                                            "start_time", json_seconds(procs[i].start_time_ms)));
+                                            "start_time", api_json_seconds(procs[i].start_time_ms)));
     json_object_set_new(o, "processes", pa);
     json_object_set_new(o, "interval_seconds",
                         json_real((double)targets_interval_ms(api->ts, t) / 1000.0));
     json_object_set_new(o, "smaps_interval_seconds",
                         json_real((double)targets_smaps_interval_ms(api->ts, t) / 1000.0));
-    json_object_set_new(o, "created", json_seconds(rec->created_ms));
+    json_object_set_new(o, "created", api_json_seconds(rec->created_ms));
     int64_t last = target_last_sample_ms(t);
-    json_object_set_new(o, "last_sample", last ? json_seconds(last) : json_null());
+    json_object_set_new(o, "last_sample", last ? api_json_seconds(last) : json_null());
     const int64_t *values;
     uint64_t present = target_latest(t, &values);
     json_t *latest = json_object();
@@ -135,7 +132,11 @@ static json_t *target_json(struct api *api, const struct target *t)
             const struct metric_info *mi = metric_info((enum metric_id)m);
             json_object_set_new(latest, mi->name, json_integer((json_int_t)(values[m] * mi->scale)));
         }
+    api_add_go_latest(api, t, latest);
     json_object_set_new(o, "latest", latest);
+    json_t *rt = api_runtime_json(api, t);
+    if (rt)
+        json_object_set_new(o, "runtime", rt);
     return o;
 }
 
@@ -143,7 +144,7 @@ static json_t *target_json(struct api *api, const struct target *t)
 
 static void handle_health(struct api *api, struct http_reply *r)
 {
-    reply_json(r, 200, json_pack("{sssssIsI}", "status", "ok", "version", PACKAGE_VERSION,
+    api_reply_json(r, 200, json_pack("{sssssIsI}", "status", "ok", "version", PACKAGE_VERSION,
                                  "uptime_seconds",
                                  (json_int_t)((now_mono_ms() - api->started_mono_ms) / 1000),
                                  "targets", (json_int_t)targets_count(api->ts)));
@@ -154,11 +155,11 @@ static void handle_list(struct api *api, struct http_reply *r)
     json_t *arr = json_array();
     for (size_t i = 0; i < targets_count(api->ts); i++)
         json_array_append_new(arr, target_json(api, targets_at(api->ts, i)));
-    reply_json(r, 200, json_pack("{so}", "targets", arr));
+    api_reply_json(r, 200, json_pack("{so}", "targets", arr));
 }
 
 /* A duration field: a string like "10s" or a number of seconds. */
-static int json_duration(json_t *v, int64_t *ms)
+int api_json_duration(json_t *v, int64_t *ms)
 {
     if (json_is_string(v))
         return parse_duration_ms(json_string_value(v), ms);
@@ -179,7 +180,7 @@ static void handle_add(struct api *api, const struct http_request *req, struct h
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
-        reply_error(r, 400, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+        api_reply_error(r, 400, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
                     jerr.text);
         return;
     }
@@ -187,82 +188,93 @@ static void handle_add(struct api *api, const struct http_request *req, struct h
     const char *key;
     json_t *v;
     if (!json_is_object(doc)) {
-        reply_error(r, 400, "the body must be a JSON object like {\"name\":\"api\",\"pid\":1234}");
+        api_reply_error(r, 400, "the body must be a JSON object like {\"name\":\"api\",\"pid\":1234}");
         goto out;
     }
     json_object_foreach(doc, key, v) {
-        if (strcmp(key, "name") && strcmp(key, "pid") && strcmp(key, "match") &&
-            strcmp(key, "cmdline") && strcmp(key, "interval") && strcmp(key, "smaps_interval")) {
-            reply_error(r, 400, "unknown field \"%.64s\"; known: name, pid, match, cmdline, "
-                        "interval, smaps_interval", key);
+        static const char *const known[] = {
+            "name", "pid", "match", "cmdline", "interval", "smaps_interval", "endpoint",
+            "vars_path", "heap_path", "goroutine_path", "metrics_path", "runtime_interval",
+            "profile_interval", "heap_gc",
+        };
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            ok = ok || strcmp(key, known[i]) == 0;
+        if (!ok) {
+            api_reply_error(r, 400, "unknown field \"%.64s\"; known: name, pid, match, cmdline, "
+                            "interval, smaps_interval, endpoint, vars_path, heap_path, "
+                            "goroutine_path, metrics_path, runtime_interval, profile_interval, "
+                            "heap_gc", key);
             goto out;
         }
     }
     json_t *name = json_object_get(doc, "name"), *pid = json_object_get(doc, "pid");
     json_t *match = json_object_get(doc, "match"), *cmdline = json_object_get(doc, "cmdline");
     if (!json_is_string(name)) {
-        reply_error(r, 400, "\"name\" (a string) is required");
+        api_reply_error(r, 400, "\"name\" (a string) is required");
         goto out;
     }
     if (strlen(json_string_value(name)) >= sizeof rec.name) {
-        reply_error(r, 400, "\"name\" is longer than %zu characters", sizeof rec.name - 1);
+        api_reply_error(r, 400, "\"name\" is longer than %zu characters", sizeof rec.name - 1);
         goto out;
     }
     snprintf(rec.name, sizeof rec.name, "%s", json_string_value(name));
     if ((pid != NULL) == (match != NULL)) {
-        reply_error(r, 400, "give exactly one selector: \"pid\" or \"match\"");
+        api_reply_error(r, 400, "give exactly one selector: \"pid\" or \"match\"");
         goto out;
     }
     if (pid) {
         if (!json_is_integer(pid)) {
-            reply_error(r, 400, "\"pid\" must be an integer");
+            api_reply_error(r, 400, "\"pid\" must be an integer");
             goto out;
         }
         if (cmdline) {
-            reply_error(r, 400, "\"cmdline\" goes with \"match\", not \"pid\"");
+            api_reply_error(r, 400, "\"cmdline\" goes with \"match\", not \"pid\"");
             goto out;
         }
         rec.selector = SELECTOR_PID;
         rec.pid = json_integer_value(pid);
     } else {
         if (!json_is_string(match) || json_string_length(match) == 0) {
-            reply_error(r, 400, "\"match\" must be a non-empty string (a regular expression)");
+            api_reply_error(r, 400, "\"match\" must be a non-empty string (a regular expression)");
             goto out;
         }
         if (json_string_length(match) >= sizeof rec.pattern) {
-            reply_error(r, 400, "\"match\" is longer than %zu characters", sizeof rec.pattern - 1);
+            api_reply_error(r, 400, "\"match\" is longer than %zu characters", sizeof rec.pattern - 1);
             goto out;
         }
         if (cmdline && !json_is_boolean(cmdline)) {
-            reply_error(r, 400, "\"cmdline\" must be true or false");
+            api_reply_error(r, 400, "\"cmdline\" must be true or false");
             goto out;
         }
         rec.selector = SELECTOR_MATCH;
         snprintf(rec.pattern, sizeof rec.pattern, "%s", json_string_value(match));
         rec.match_cmdline = cmdline && json_is_true(cmdline);
     }
-    if ((v = json_object_get(doc, "interval")) && json_duration(v, &rec.interval_ms) < 0) {
-        reply_error(r, 400, "\"interval\" must be a duration like \"1s\" or \"500ms\"");
+    if ((v = json_object_get(doc, "interval")) && api_json_duration(v, &rec.interval_ms) < 0) {
+        api_reply_error(r, 400, "\"interval\" must be a duration like \"1s\" or \"500ms\"");
         goto out;
     }
-    if ((v = json_object_get(doc, "smaps_interval")) && json_duration(v, &rec.smaps_interval_ms) < 0) {
-        reply_error(r, 400, "\"smaps_interval\" must be a duration like \"30s\"");
+    if ((v = json_object_get(doc, "smaps_interval")) && api_json_duration(v, &rec.smaps_interval_ms) < 0) {
+        api_reply_error(r, 400, "\"smaps_interval\" must be a duration like \"30s\"");
         goto out;
     }
+    if (api_parse_go_fields(doc, &rec, r) < 0)
+        goto out;
     char *err = NULL;
     int rc = targets_add(api->ts, &rec, &err);
     if (rc < 0) {
-        reply_error(r, rc == -EEXIST ? 409 : rc == -EINVAL || rc == -ESRCH ? 400 : 500, "%s", err);
+        api_reply_error(r, rc == -EEXIST ? 409 : rc == -EINVAL || rc == -ESRCH ? 400 : 500, "%s", err);
         free(err);
         goto out;
     }
-    reply_json(r, 201, target_json(api, targets_find(api->ts, rec.name)));
+    api_reply_json(r, 201, target_json(api, targets_find(api->ts, rec.name)));
 out:
     json_decref(doc);
 }
 
 /* "now", unix seconds ("1700000000", "1700000000.5"), or relative to now ("-1h", "-90s"). */
-static int parse_time_ms(const char *s, int64_t now_ms, int64_t *out)
+int api_parse_time_ms(const char *s, int64_t now_ms, int64_t *out)
 {
     if (strcmp(s, "now") == 0) {
         *out = now_ms;
@@ -357,33 +369,33 @@ static void handle_series(struct api *api, const struct http_request *req, struc
     const char *from_s = http_query(req, "from"), *to_s = http_query(req, "to");
     const char *step_s = http_query(req, "step");
     if (!metric) {
-        reply_error(r, 400, "\"metric\" is required, e.g. ?metric=rss_bytes");
+        api_reply_error(r, 400, "\"metric\" is required, e.g. ?metric=rss_bytes");
         return;
     }
     int m = metric_by_name(metric);
     if (m < 0) {
-        reply_error(r, 400, "unknown metric \"%.64s\"", metric);
+        api_reply_error(r, 400, "unknown metric \"%.64s\"", metric);
         return;
     }
     int64_t now = now_wall_ms(), from = now - 3600 * 1000, to = now, step = 0;
-    if (from_s && parse_time_ms(from_s, now, &from) < 0) {
-        reply_error(r, 400, "bad \"from\": use unix seconds, \"now\" or a relative time like -1h");
+    if (from_s && api_parse_time_ms(from_s, now, &from) < 0) {
+        api_reply_error(r, 400, "bad \"from\": use unix seconds, \"now\" or a relative time like -1h");
         return;
     }
-    if (to_s && parse_time_ms(to_s, now, &to) < 0) {
-        reply_error(r, 400, "bad \"to\": use unix seconds, \"now\" or a relative time like -5m");
+    if (to_s && api_parse_time_ms(to_s, now, &to) < 0) {
+        api_reply_error(r, 400, "bad \"to\": use unix seconds, \"now\" or a relative time like -5m");
         return;
     }
     if (step_s && parse_duration_ms(step_s, &step) < 0) {
-        reply_error(r, 400, "bad \"step\": use a duration like 60s or 5m");
+        api_reply_error(r, 400, "bad \"step\": use a duration like 60s or 5m");
         return;
     }
     if (from > to) {
-        reply_error(r, 400, "\"from\" is after \"to\"");
+        api_reply_error(r, 400, "\"from\" is after \"to\"");
         return;
     }
     if (step && (to - from) / step > MAX_POINTS) {
-        reply_error(r, 400, "step too small for the range: at most %d points", MAX_POINTS);
+        api_reply_error(r, 400, "step too small for the range: at most %d points", MAX_POINTS);
         return;
     }
     const struct target_record *rec = target_record(tg);
@@ -400,7 +412,7 @@ static void handle_series(struct api *api, const struct http_request *req, struc
     text_printf(&t, ",\"points\":[");
     if (s && store_query(api->st, s, from, to, step, add_point, &t, &resolution) < 0) {
         free(t.p);
-        reply_error(r, 500, "cannot read the series: %s", store_errmsg(api->st));
+        api_reply_error(r, 500, "cannot read the series: %s", store_errmsg(api->st));
         return;
     }
     text_printf(&t, "],\"resolution\":\"%s\",\"truncated\":%s}\n",
@@ -435,7 +447,7 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *r)
         char name[64];
         size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
         if (n == 0 || n >= sizeof name) {
-            reply_error(r, 404, "no such target");
+            api_reply_error(r, 404, "no such target");
             return;
         }
         memcpy(name, rest, n);
@@ -444,27 +456,42 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *r)
         if (!slash) {
             if (get) {
                 if (!t)
-                    { reply_error(r, 404, "target \"%s\" not found", name); return; }
-                { reply_json(r, 200, target_json(api, t)); return; }
+                    { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
+                { api_reply_json(r, 200, target_json(api, t)); return; }
             }
             if (strcmp(method, "DELETE") == 0) {
                 if (!t)
-                    { reply_error(r, 404, "target \"%s\" not found", name); return; }
+                    { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
+                int64_t id = target_record(t)->id;
                 int rc = targets_remove(api->ts, name);
+                if (rc == 0)
+                    gorun_forget(api->gr, id);
                 if (rc < 0)
-                    { reply_error(r, 500, "cannot remove target \"%s\": %s", name,
+                    { api_reply_error(r, 500, "cannot remove target \"%s\": %s", name,
                                        store_errmsg(api->st)); return; }
-                { reply_json(r, 200, json_pack("{ss}", "deleted", name)); return; }
+                { api_reply_json(r, 200, json_pack("{ss}", "deleted", name)); return; }
             }
             { reply_method(r, "GET, DELETE"); return; }
+        }
+        if (strcmp(slash, "/breakdown") == 0 || strcmp(slash, "/heap/diff") == 0 ||
+            strcmp(slash, "/goroutines/diff") == 0) {
+            if (!get)
+                { reply_method(r, "GET"); return; }
+            if (!t)
+                { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
+            if (slash[1] == 'b')
+                api_handle_breakdown(api, req, t, r);
+            else
+                api_handle_profile_diff(api, req, t, slash[1] == 'h' ? PPROF_HEAP : PPROF_GOROUTINE, r);
+            return;
         }
         if (strcmp(slash, "/series") == 0) {
             if (!get)
                 { reply_method(r, "GET"); return; }
             if (!t)
-                { reply_error(r, 404, "target \"%s\" not found", name); return; }
+                { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
             { handle_series(api, req, t, r); return; }
         }
     }
-    reply_error(r, 404, "no such resource: %.200s", path);
+    api_reply_error(r, 404, "no such resource: %.200s", path);
 }

@@ -51,6 +51,22 @@ static const struct conf_key keys[] = {
       "How long raw samples are kept." },
     { "storage", "rollup_retention", CT_DURATION, OFF(rollup_retention_ms), 3600 * 1000LL,
       3650 * DAY_MS, "How long 1-minute min/avg/max rollups are kept." },
+    { "go", "runtime_interval", CT_DURATION, OFF(go_runtime_interval_ms), 1000, DAY_MS,
+      "How often a Go target's runtime statistics are scraped (/debug/vars or /metrics).\n"
+      "# Each /debug/vars read runs runtime.ReadMemStats, which stops the target's world\n"
+      "# briefly (well under a millisecond on a small heap)." },
+    { "go", "profile_interval", CT_DURATION, OFF(go_profile_interval_ms), 1000, DAY_MS,
+      "How often heap and goroutine profiles are fetched. A heap profile costs the target\n"
+      "# 2-9 ms of CPU; a goroutine profile stops its world briefly." },
+    { "go", "timeout", CT_DURATION, OFF(go_timeout_ms), 100, 600 * 1000LL,
+      "A scrape that takes longer than this (connection included) fails." },
+    { "go", "max_body", CT_SIZE, OFF(go_max_body_bytes), 4096, 1LL << 30,
+      "Largest response accepted from a target; larger ones fail while being read." },
+    { "go", "max_inflated", CT_SIZE, OFF(go_max_inflated_bytes), 4096, 1LL << 32,
+      "Largest size a gzip'd profile may inflate to (stops gzip bombs)." },
+    { "go", "heap_gc", CT_BOOL, OFF(go_heap_gc), 0, 0,
+      "Ask for heap profiles with ?gc=1: current numbers, at the cost of a full GC in the\n"
+      "# target every profile_interval. Off by default; targets may turn it on." },
     { "api", "max_body", CT_SIZE, OFF(max_body_bytes), 1024, 16 << 20,
       "Largest request body accepted (larger ones get 413)." },
     { "api", "max_connections", CT_INT, OFF(max_connections), 1, 10000,
@@ -71,6 +87,12 @@ void conf_defaults(struct mw_config *cfg)
     cfg->flush_interval_ms = 10 * 1000;
     cfg->raw_retention_ms = DAY_MS;
     cfg->rollup_retention_ms = 30 * DAY_MS;
+    cfg->go_runtime_interval_ms = 10 * 1000;
+    cfg->go_profile_interval_ms = 60 * 1000;
+    cfg->go_timeout_ms = 2000;
+    cfg->go_max_body_bytes = 8 << 20;
+    cfg->go_max_inflated_bytes = 16 << 20;
+    cfg->go_heap_gc = false;
     cfg->max_body_bytes = API_MAX_BODY_DEFAULT;
     cfg->max_connections = 64;
     cfg->connection_timeout_ms = 10 * 1000;

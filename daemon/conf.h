@@ -24,6 +24,13 @@ struct mw_config {
     int64_t flush_interval_ms;
     int64_t raw_retention_ms;
     int64_t rollup_retention_ms;
+    /* [go] */
+    int64_t go_runtime_interval_ms;
+    int64_t go_profile_interval_ms;
+    int64_t go_timeout_ms;
+    uint64_t go_max_body_bytes;
+    uint64_t go_max_inflated_bytes;
+    bool go_heap_gc;
     /* [api] */
     uint64_t max_body_bytes;
     int64_t max_connections;

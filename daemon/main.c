@@ -24,7 +24,10 @@
 #include "conf.h"
 #include "http.h"
 #include "log.h"
+#include "gorun.h"
 #include "procmem.h"
+#include "profstore.h"
+#include "scrape.h"
 #include "store.h"
 #include "targets.h"
 #include "util.h"
@@ -118,7 +121,15 @@ static struct targets_config targets_config_of(const struct mw_config *cfg)
                                     .smaps_interval_ms = cfg->smaps_interval_ms };
 }
 
-static void reload(const struct options *opt, struct mw_config *cfg, struct targets *ts)
+static struct gorun_config gorun_config_of(const struct mw_config *cfg)
+{
+    return (struct gorun_config){ .runtime_interval_ms = cfg->go_runtime_interval_ms,
+                                  .profile_interval_ms = cfg->go_profile_interval_ms,
+                                  .heap_gc = cfg->go_heap_gc };
+}
+
+static void reload(const struct options *opt, struct mw_config *cfg, struct targets *ts,
+                   struct gorun *gr)
 {
     struct mw_config fresh;
     char *err = NULL;
@@ -137,6 +148,8 @@ static void reload(const struct options *opt, struct mw_config *cfg, struct targ
         log_set_level(cfg->log_level);
         struct targets_config tc = targets_config_of(cfg);
         targets_set_config(ts, &tc);
+        struct gorun_config gc = gorun_config_of(cfg);
+        gorun_set_config(gr, &gc);
         log_info("configuration reloaded");
     }
     sd_notify(0, "READY=1");
@@ -192,6 +205,9 @@ int main(int argc, char **argv)
     struct store *st = NULL;
     struct procmem *pm = NULL;
     struct targets *ts = NULL;
+    struct profstore *ps = NULL;
+    struct scraper *sc = NULL;
+    struct gorun *gr = NULL;
     struct api *api = NULL;
     struct http_server *http = NULL;
 
@@ -230,8 +246,31 @@ int main(int argc, char **argv)
     }
     if (cfg.watch_self)
         targets_ensure_self(ts);
+    /* Three hours of every profile, then one per 30 min: with 1000-site heap profiles that
+     * is ~3 MB per target plus ~0.8 MB per day of history (test_profstore measures it). */
+    struct profstore_config pcfg = { .path = db_path, .full_retention_ms = 3 * 3600 * 1000LL };
+    if (profstore_open(&pcfg, &ps, &err) < 0) {
+        log_err("cannot open the profile store in %s: %s", db_path, err);
+        goto out;
+    }
+    struct scrape_limits slim = {
+        .timeout_ms = (long)cfg.go_timeout_ms,
+        .connect_timeout_ms = (long)(cfg.go_timeout_ms < 1000 ? cfg.go_timeout_ms : 1000),
+        .max_body = (size_t)cfg.go_max_body_bytes,
+        .max_inflated = (size_t)cfg.go_max_inflated_bytes,
+        /* Each target has at most one request of each kind out: this bounds the scraper's
+         * memory at 256 bodies, whatever the number of targets. */
+        .max_in_flight = 256,
+    };
+    r = scrape_start(&slim, &sc);
+    if (r < 0) {
+        log_err("cannot start the scraper: %s", strerror(-r));
+        goto out;
+    }
+    struct gorun_config gcfg = gorun_config_of(&cfg);
+    gorun_open(st, ps, sc, &gcfg, &gr);
 
-    api = api_new(ts, st);
+    api = api_new(ts, st, gr, ps);
     struct http_limits limits = {
         .max_body = (size_t)cfg.max_body_bytes,
         .max_connections = (unsigned)cfg.max_connections,
@@ -268,12 +307,21 @@ int main(int argc, char **argv)
     sd_notifyf(0, "READY=1\nSTATUS=watching %zu targets\nMAINPID=%lu", targets_count(ts),
                (unsigned long)getpid());
 
-    int64_t store_err_logged = 0;
+    int64_t store_err_logged = 0, maintain_next = now_mono_ms() + 60 * 1000;
     bool running = true;
     while (running) {
         int64_t now = now_mono_ms(), wall = now_wall_ms();
         int64_t next = targets_tick(ts, now, wall);
+        int64_t next_scrape = gorun_tick(gr, ts, now);
+        if (next_scrape < next)
+            next = next_scrape;
         r = store_tick(st, wall);
+        if (now >= maintain_next) {
+            /* Profile thinning is cheap but not free: once an hour is plenty. */
+            if (profstore_maintain(ps, wall) < 0)
+                log_warn("profile store maintenance failed: %s", profstore_errmsg(ps));
+            maintain_next = now + 3600 * 1000;
+        }
         if (r < 0 && now - store_err_logged > 60 * 1000) {
             /* Rate-limited: a full disk would otherwise say so every second. */
             log_err("cannot write samples to %s: %s; keeping them in memory and retrying",
@@ -296,11 +344,12 @@ int main(int argc, char **argv)
             timeout = ht;
         if (timeout < 0)
             timeout = 0;
-        struct pollfd pfd[2] = {
+        struct pollfd pfd[3] = {
             { .fd = sig_fd, .events = POLLIN },
             { .fd = http_poll_fd(http), .events = POLLIN },
+            { .fd = scrape_event_fd(sc), .events = POLLIN },
         };
-        if (poll(pfd, 2, (int)timeout) < 0 && errno != EINTR) {
+        if (poll(pfd, 3, (int)timeout) < 0 && errno != EINTR) {
             log_err("poll: %s", strerror(errno));
             break;
         }
@@ -308,13 +357,15 @@ int main(int argc, char **argv)
             struct signalfd_siginfo si;
             while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
                 if (si.ssi_signo == SIGHUP)
-                    reload(&opt, &cfg, ts);
+                    reload(&opt, &cfg, ts, gr);
                 else {
                     log_info("%s: flushing and exiting", strsignal((int)si.ssi_signo));
                     running = false;
                 }
             }
         }
+        if (pfd[2].revents & POLLIN)
+            gorun_collect(gr, ts);
         http_run(http);
     }
     sd_notify(0, "STOPPING=1");
@@ -322,7 +373,10 @@ int main(int argc, char **argv)
 out:
     http_stop(http);
     api_free(api);
+    scrape_stop(sc);
+    gorun_close(gr);
     targets_close(ts);
+    profstore_close(ps);
     store_close(st, now_wall_ms());
     procmem_close(pm);
     free(err);

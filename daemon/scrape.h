@@ -34,7 +34,7 @@ struct scrape_limits {
     long timeout_ms;            /* whole transfer; default 2000 */
     long connect_timeout_ms;    /* default 1000 */
     size_t max_body;            /* bytes read off the wire; default 8 MiB */
-    size_t max_inflated;        /* bytes after gunzip; default 64 MiB */
+    size_t max_inflated;        /* bytes after gunzip; default 16 MiB */
     unsigned max_in_flight;     /* default 256 */
 };
 

@@ -52,6 +52,15 @@ struct target_record {
     enum target_state state;
     int64_t created_ms;
     int64_t state_changed_ms;
+    /* The Go runtime view (gorun.h): a debug HTTP endpoint, "" for none. */
+    char endpoint[256];             /* base URL, "http://127.0.0.1:6060" */
+    char vars_path[128];            /* "" = /debug/vars */
+    char heap_path[128];            /* "" = /debug/pprof/heap */
+    char goroutine_path[128];       /* "" = /debug/pprof/goroutine */
+    char metrics_path[128];         /* "" = /metrics */
+    int64_t runtime_interval_ms;    /* 0 = the configured default */
+    int64_t profile_interval_ms;    /* 0 = the configured default */
+    bool heap_gc;                   /* ask for ?gc=1 (a full GC in the target) */
 };
 
 /* Inserts; sets rec->id.  -EEXIST if the name is taken. */

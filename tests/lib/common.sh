@@ -7,7 +7,8 @@
 # Daemon:       start_daemon [ARGS...] | stop_daemon | kill_daemon | restart_daemon [ARGS...]
 #               (export MEMWATCH_SERVER, MW_PORT, MW_PID, MW_STATE; MW_CONFIG = INI text for
 #               --config; MW_LOG_LEVEL overrides "debug"; MW_EXIT_STATUS after stop/kill;
-#               daemon_alive; the log is $MW_STATE/daemon.log, appended to by restarts)
+#               daemon_alive; daemon_sanitized (built with ASan); the log is
+#               $MW_STATE/daemon.log, appended to by restarts)
 # Clients:      ctl ARGS... (memwatchctl) | api METHOD PATH [BODY] (sets HTTP_STATUS, HTTP_BODY,
 #               HTTP_ERROR = curl's error text; status 000 = no response; a BODY starting
 #               with @ names a file, as in curl) | target_get NAME (api GET)
@@ -15,17 +16,34 @@
 #               target_field NAME FILTER | target_state_is NAME STATE | series_jq NAME METRIC
 #               FILTER [JQ_ARGS] | series_count NAME METRIC | series_newest NAME METRIC [NOT_AFTER]
 #               jget JSON FILTER (jq -r) | now_s (Unix time, fractional) | fge A B (A >= B, floats)
+#               | fadd A B (A + B, floats, %.3f)
 # Polling:      wait_for DESC TIMEOUT_S CMD... (0 once CMD succeeds, 1 and a diag on timeout)
 # Targets:      memhog ARGS... / memhog_as NAME ARGS... start the Go target in the background
 #               (NAME: run it as NAME, for selectors), setting MEMHOG_PID and
 #               MEMHOG_OUT (its stdout); call them directly, not in $(...), so the process
 #               stays this shell's child.  track_pid PID adds any other process to the cleanup.
 #               wait_line FILE REGEX TIMEOUT_S waits for a line in a file.
+# Go targets:   GOLEAKS, CGOLEAK, HOSTILE (the programs' paths) | MW_GO_CONFIG (1 s sampling,
+#               [go] runtime_interval 1s, profile_interval 2s, timeout 2s: assign it to MW_CONFIG)
+#               spawn NAME CMD... runs CMD in the background (output in $MW_TMP/NAME.out),
+#               setting SPAWN_PID and SPAWN_OUT | go_spawn NAME CMD... also waits for its
+#               "listening on HOST:PORT" line: GO_PID, GO_OUT, GO_ADDR, GO_URL (bails out if it
+#               does not listen within 10 s) | listen_addr FILE | free_port (a loopback TCP port
+#               nothing listens on) | proc_rss_kib PID | rss_watch PID FILE (VmRSS in KiB every
+#               0.2 s to FILE, in the background: RSS_WATCH_PID)
+# Go API:       source_ok NAME SOURCE | source_failed NAME SOURCE (ok false and an error) |
+#               source_field NAME SOURCE FIELD | go_latest NAME METRIC | breakdown_get NAME [QUERY]
+#               | heap_diff_get NAME [QUERY] | goroutine_diff_get NAME [QUERY] (status 1 unless 200;
+#               the JSON in HTTP_BODY) | jok JSON FILTER (jq -e, false on empty input) |
+#               part_bytes JSON PART | change_delta JSON PART | series_stat NAME
+#               METRIC FROM JQ_FILTER (on .points from FROM, e.g. 'map(.[1]) | max') |
+#               series_max_gap NAME METRIC FROM TO (largest gap in seconds, edges included)
+#               skip_all REASON (a TAP "1..0 # SKIP", before plan)
 # Cleanup:      an EXIT trap kills the daemon and every started process; temp dirs are removed
 #               unless something failed, in which case the daemon log is printed as "# " lines
 #               and the directories are kept (and named).
 #
-# MEMWATCH_BUILDDIR (memwatchd, memwatchctl, tests/targets/memhog/memhog) and MEMWATCH_SRCDIR
+# MEMWATCH_BUILDDIR (memwatchd, memwatchctl, tests/targets/*/NAME) and MEMWATCH_SRCDIR
 # are exported by `make check`; both default to this file's ../.. for runs by hand.
 
 _mw_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -127,6 +145,11 @@ fge() {
         exit !(a ~ num && b ~ num && a + 0 >= b + 0) }'
 }
 
+# fadd A B: A + B with three decimals (awk's default %.6g would print a Unix time as 1.79e+09).
+fadd() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a + b }'
+}
+
 cmp_ge() {
     if fge "$2" "$3"; then
         _tap_result 1 "$1"
@@ -140,6 +163,13 @@ cmp_ge() {
 skip() {
     MW_TEST_NUM=$((MW_TEST_NUM + 1))
     echo "ok $MW_TEST_NUM - $1 # SKIP ${2:-}"
+}
+
+# skip_all REASON: the whole script is skipped (instead of plan; nothing may have run yet).
+skip_all() {
+    _to_tap
+    echo "1..0 # SKIP $*"
+    exit 0
 }
 
 bail_out() {
@@ -316,6 +346,13 @@ kill_daemon() {
     MW_PID=
 }
 
+# daemon_sanitized: memwatchd was built with --enable-sanitizers (ASan): its RSS then includes
+# ASan's shadow memory and its quarantine of freed blocks (256 MiB by default), so limits on
+# the daemon's own memory must allow for that.
+daemon_sanitized() {
+    ldd "$MEMWATCHD" 2>/dev/null | grep -q libasan || grep -qa __asan_init "$MEMWATCHD"
+}
+
 daemon_alive() {
     [ -n "$MW_PID" ] && _alive "$MW_PID"
 }
@@ -416,6 +453,169 @@ memhog_as() {
 
 memhog() {
     memhog_as "" "$@"
+}
+
+# ---- Go targets ------------------------------------------------------------------------------
+# shellcheck disable=SC2034 # read by the scripts
+GOLEAKS=$MEMWATCH_BUILDDIR/tests/targets/goleaks/goleaks
+# shellcheck disable=SC2034
+CGOLEAK=$MEMWATCH_BUILDDIR/tests/targets/cgoleak/cgoleak
+# shellcheck disable=SC2034
+HOSTILE=$MEMWATCH_BUILDDIR/tests/targets/hostile/hostile
+
+# A config for tests of the Go runtime view: everything often enough to see within seconds.
+# shellcheck disable=SC2034 # read by the scripts
+MW_GO_CONFIG='[sampling]
+interval = 1s
+
+[go]
+runtime_interval = 1s
+profile_interval = 2s
+timeout = 2s'
+
+# spawn NAME CMD...: runs CMD in the background with its output in $MW_TMP/NAME.out, setting
+# SPAWN_PID and SPAWN_OUT; killed by the cleanup.  Call it directly, not in $(...).
+spawn() {
+    local name=$1
+    shift
+    SPAWN_OUT=$MW_TMP/$name.out
+    "$@" </dev/null >"$SPAWN_OUT" 2>&1 {MW_STDOUT}>&- {MW_STDERR}>&- &
+    SPAWN_PID=$!
+    track_pid "$SPAWN_PID"
+}
+
+# listen_addr FILE: HOST:PORT from the last "listening on HOST:PORT" line of FILE.
+listen_addr() {
+    sed -n 's/^listening on \([^ ]*:[0-9][0-9]*\)$/\1/p' "$1" | tail -n 1
+}
+
+# go_spawn NAME CMD...: spawn, then wait up to 10 s for "listening on HOST:PORT"; sets GO_PID,
+# GO_OUT, GO_ADDR (HOST:PORT) and GO_URL (http://HOST:PORT).  Bails out if it never listens.
+go_spawn() {
+    local name=$1
+    spawn "$@"
+    # shellcheck disable=SC2034 # GO_PID and GO_URL are read by the scripts
+    GO_PID=$SPAWN_PID
+    GO_OUT=$SPAWN_OUT
+    if ! wait_line "$GO_OUT" '^listening on ' 10 >/dev/null; then
+        diag "$name ($*) did not print 'listening on HOST:PORT' within 10 s; its output:"
+        diag "$(tail -n 20 "$GO_OUT")"
+        bail_out "$name did not start"
+    fi
+    GO_ADDR=$(listen_addr "$GO_OUT")
+    # shellcheck disable=SC2034
+    GO_URL=http://$GO_ADDR
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now (nor in IPv6), from
+# 20000-32767, below the kernel's usual ephemeral range; nothing stops another process from
+# taking it later, so users retry or use it for "connection refused".
+free_port() {
+    local port hex i
+    for ((i = 0; i < 100; i++)); do
+        port=$((20000 + RANDOM % 12768))
+        hex=$(printf '%04X' "$port")
+        if ! awk -v h=":$hex" 'NR > 1 && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
+            /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+proc_rss_kib() {    # proc_rss_kib PID: VmRSS in KiB, empty if the process is gone
+    awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# rss_watch PID FILE: appends PID's VmRSS (KiB) to FILE every 0.2 s until PID exits or the
+# cleanup kills the watcher (RSS_WATCH_PID).
+rss_watch() {
+    local pid=$1 file=$2
+    (
+        while [ -r "/proc/$pid/status" ]; do
+            proc_rss_kib "$pid"
+            sleep 0.2
+        done
+    ) </dev/null >>"$file" 2>/dev/null {MW_STDOUT}>&- {MW_STDERR}>&- &
+    RSS_WATCH_PID=$!
+    track_pid "$RSS_WATCH_PID"
+}
+
+# ---- the Go runtime view in the API ----------------------------------------------------------
+source_field() {    # source_field NAME SOURCE FIELD: .runtime.sources.SOURCE.FIELD (jq -r)
+    target_field "$1" ".runtime.sources.\"$2\".\"$3\""
+}
+
+source_ok() {       # source_ok NAME SOURCE: the source's last scrape succeeded
+    [ "$(target_field "$1" ".runtime.sources.\"$2\".ok")" = true ]
+}
+
+source_failed() {   # source_failed NAME SOURCE: ok is false and there is an error text
+    local j
+    j=$(target_get "$1") || return 1
+    # shellcheck disable=SC2016 # $s is jq's
+    jok "$j" '.runtime.sources[$s] | .ok == false and
+        ((.error // "") | type == "string" and length > 0)' --arg s "$2"
+}
+
+# go_latest NAME METRIC: the latest value of a go_* metric in the target's JSON: under
+# .runtime.latest (the brief) or .latest (beside the OS values); empty if in neither.
+go_latest() {
+    target_field "$1" "(.runtime.latest.\"$2\" // .latest.\"$2\") // empty"
+}
+
+# breakdown_get NAME [QUERY] | heap_diff_get NAME [QUERY] | goroutine_diff_get NAME [QUERY]:
+# GET the breakdown or a diff; status 0 if it answered 200.  The JSON is in HTTP_BODY (and
+# HTTP_STATUS is set): call them directly, not in $(...).
+breakdown_get() {
+    api GET "/api/v1/targets/$1/breakdown${2:+?$2}" && [ "$HTTP_STATUS" = 200 ]
+}
+
+heap_diff_get() {
+    api GET "/api/v1/targets/$1/heap/diff${2:+?$2}" && [ "$HTTP_STATUS" = 200 ]
+}
+
+goroutine_diff_get() {
+    api GET "/api/v1/targets/$1/goroutines/diff${2:+?$2}" && [ "$HTTP_STATUS" = 200 ]
+}
+
+# jok JSON FILTER [JQ_ARGS...]: jq -e FILTER on JSON; false if JSON is empty or not JSON (plain
+# jq -e exits 0 on empty input).
+jok() {
+    local j=$1 f=$2
+    shift 2
+    [ -n "$j" ] && jq -e "$@" "$f" <<<"$j" >/dev/null 2>&1
+}
+
+part_bytes() {      # part_bytes BREAKDOWN_JSON PART: that part's bytes (empty if no such part)
+    # shellcheck disable=SC2016 # $p is jq's
+    jq -r --arg p "$2" '[.parts[]? | select(.name == $p) | .bytes][0] // empty' <<<"$1" 2>/dev/null
+}
+
+change_delta() {    # change_delta BREAKDOWN_JSON PART: .change's delta_bytes for PART
+    # shellcheck disable=SC2016 # $p is jq's
+    jq -r --arg p "$2" '[.change.parts[]? | select(.name == $p) |
+        (.delta_bytes // (.to_bytes - .from_bytes))][0] // empty' <<<"$1" 2>/dev/null
+}
+
+# series_stat NAME METRIC FROM FILTER: jq -r FILTER on the points ([[t, v], ...]) from FROM
+# (Unix seconds or -DUR) to now, e.g. series_stat hog go_heap_alloc_bytes -1m 'map(.[1]) | max'.
+series_stat() {
+    local j
+    j=$(series_get "$1" "$2" "from=$3") || return 1
+    jq -r ".points | $4" <<<"$j" 2>/dev/null
+}
+
+# series_max_gap NAME METRIC FROM TO: the largest gap in seconds between consecutive points
+# within [FROM, TO] (Unix seconds), counting FROM to the first point and the last to TO;
+# TO - FROM if there is no point.
+series_max_gap() {
+    local j
+    j=$(series_get "$1" "$2" "from=$3&to=$4") || return 1
+    jq -r --argjson a "$3" --argjson b "$4" \
+        '[$a] + [.points[][0] | select(. >= $a and . <= $b)] + [$b] |
+         [range(1; length) as $i | .[$i] - .[$i - 1]] | max' <<<"$j" 2>/dev/null
 }
 
 # ---- cleanup ---------------------------------------------------------------------------------

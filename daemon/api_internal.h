@@ -1,0 +1,50 @@
+/* api_internal.h - what the REST API's files (api.c routes and targets, api_go.c the Go
+ * runtime view) share.  Not an interface for anything else. */
+#ifndef MEMWATCH_API_INTERNAL_H
+#define MEMWATCH_API_INTERNAL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "pprof.h"
+#include "store.h"
+
+struct targets;
+struct target;
+struct store;
+struct gorun;
+struct profstore;
+
+struct api {
+    struct targets *ts;
+    struct store *st;
+    struct gorun *gr;
+    struct profstore *ps;
+    int64_t started_mono_ms;
+};
+
+/* Replies: doc is consumed; errors are {"error": "..."} with the message made ASCII-safe. */
+void api_reply_json(struct http_reply *r, unsigned status, json_t *doc);
+void api_reply_error(struct http_reply *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Unix seconds with millisecond precision. */
+json_t *api_json_seconds(int64_t ms);
+/* A duration field: "10s" or a number of seconds.  0 or -EINVAL. */
+int api_json_duration(json_t *v, int64_t *ms);
+/* "now", Unix seconds, or relative ("-1h"). */
+int api_parse_time_ms(const char *s, int64_t now_ms, int64_t *out);
+
+/* api_go.c */
+/* The target's "runtime" object, or NULL if it has no endpoint. */
+json_t *api_runtime_json(struct api *api, const struct target *t);
+/* Adds the latest Go runtime values to a target's "latest" object. */
+void api_add_go_latest(struct api *api, const struct target *t, json_t *latest);
+/* Reads endpoint, paths, intervals and heap_gc from a POST body into rec: 0 or 400 sent. */
+int api_parse_go_fields(json_t *doc, struct target_record *rec, struct http_reply *r);
+void api_handle_breakdown(struct api *api, const struct http_request *req, struct target *t,
+                          struct http_reply *r);
+void api_handle_profile_diff(struct api *api, const struct http_request *req, struct target *t,
+                             enum pprof_kind kind, struct http_reply *r);
+
+#endif

@@ -41,19 +41,20 @@ struct gotarget {
 struct gorun {
     struct store *st;
     struct profstore *ps;
-    struct scraper *sc;
+    struct scraper *sc;         /* NULL until a target has an endpoint */
+    struct scrape_limits limits;
     struct gorun_config cfg;
     struct gotarget **v;        /* sorted by id */
     size_t n, cap;
 };
 
-int gorun_open(struct store *st, struct profstore *ps, struct scraper *sc,
+int gorun_open(struct store *st, struct profstore *ps, const struct scrape_limits *limits,
                const struct gorun_config *cfg, struct gorun **out)
 {
     struct gorun *g = xcalloc(1, sizeof *g);
     g->st = st;
     g->ps = ps;
-    g->sc = sc;
+    g->limits = *limits;
     g->cfg = *cfg;
     *out = g;
     return 0;
@@ -63,6 +64,7 @@ void gorun_close(struct gorun *g)
 {
     if (!g)
         return;
+    scrape_stop(g->sc);
     for (size_t i = 0; i < g->n; i++)
         free(g->v[i]);
     free(g->v);
@@ -198,6 +200,11 @@ static int64_t interval_of(const struct gorun *g, const struct target_record *re
     return rec->profile_interval_ms ? rec->profile_interval_ms : g->cfg.profile_interval_ms;
 }
 
+int gorun_event_fd(const struct gorun *g)
+{
+    return g->sc ? scrape_event_fd(g->sc) : -1;
+}
+
 int64_t gorun_tick(struct gorun *g, struct targets *ts, int64_t now)
 {
     int64_t next = now + 60 * 1000;
@@ -205,6 +212,13 @@ int64_t gorun_tick(struct gorun *g, struct targets *ts, int64_t now)
         const struct target_record *rec = target_record(targets_at(ts, i));
         if (!rec->endpoint[0])
             continue;
+        if (!g->sc) {
+            int r = scrape_start(&g->limits, &g->sc);
+            if (r < 0) {
+                log_err("cannot start the scraper: %s; retrying in a minute", strerror(-r));
+                return next;
+            }
+        }
         struct gotarget *gt = find_or_add(g, rec->id);
         if (rec->state != TARGET_ACTIVE)
             continue;
@@ -332,7 +346,7 @@ void gorun_collect(struct gorun *g, struct targets *ts)
     (void)ts;
     struct scrape_result *r;
     int64_t now = now_mono_ms();
-    while ((r = scrape_take(g->sc))) {
+    while (g->sc && (r = scrape_take(g->sc))) {
         struct gotarget *gt = find(g, r->target_id);
         if (gt)     /* else the target was removed while its scrape ran */
             handle(g, gt, r, now);

@@ -3,7 +3,8 @@
  * For each such target, on its own schedule: runtime statistics from expvar /debug/vars (or,
  * if the program does not serve it, a Prometheus /metrics page) every runtime interval, and
  * heap and goroutine profiles every profile interval.  Requests go to the scraper (scrape.h),
- * which works off the main thread; results come back through gorun_collect().  A source
+ * which works off the main thread and is started only once a target has an endpoint (libcurl
+ * and its TLS library cost a few MB of resident memory that plain targets need not pay); results come back through gorun_collect().  A source
  * that answers 404 is marked "not served" and asked again only every 10 minutes; one that
  * fails backs off (doubling, up to 5 minutes) and says why in its status.  Only targets
  * whose process is alive are scraped.
@@ -41,13 +42,15 @@ struct gorun_source {
     char error[256];            /* the last failure, in plain words; "" after a success */
 };
 
-int gorun_open(struct store *st, struct profstore *ps, struct scraper *sc,
+int gorun_open(struct store *st, struct profstore *ps, const struct scrape_limits *limits,
                const struct gorun_config *cfg, struct gorun **out);
 void gorun_close(struct gorun *g);
 void gorun_set_config(struct gorun *g, const struct gorun_config *cfg);
 
 /* Submits the scrapes that are due.  Returns the monotonic time of the next one. */
 int64_t gorun_tick(struct gorun *g, struct targets *ts, int64_t now_mono_ms);
+/* The descriptor to poll for scrape results, or -1 while no scraper runs. */
+int gorun_event_fd(const struct gorun *g);
 /* Takes every result the scraper has ready and records it. */
 void gorun_collect(struct gorun *g, struct targets *ts);
 /* Drops a removed target's state and profiles. */

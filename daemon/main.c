@@ -206,7 +206,6 @@ int main(int argc, char **argv)
     struct procmem *pm = NULL;
     struct targets *ts = NULL;
     struct profstore *ps = NULL;
-    struct scraper *sc = NULL;
     struct gorun *gr = NULL;
     struct api *api = NULL;
     struct http_server *http = NULL;
@@ -262,13 +261,8 @@ int main(int argc, char **argv)
          * memory at 256 bodies, whatever the number of targets. */
         .max_in_flight = 256,
     };
-    r = scrape_start(&slim, &sc);
-    if (r < 0) {
-        log_err("cannot start the scraper: %s", strerror(-r));
-        goto out;
-    }
     struct gorun_config gcfg = gorun_config_of(&cfg);
-    gorun_open(st, ps, sc, &gcfg, &gr);
+    gorun_open(st, ps, &slim, &gcfg, &gr);
 
     api = api_new(ts, st, gr, ps);
     struct http_limits limits = {
@@ -347,7 +341,7 @@ int main(int argc, char **argv)
         struct pollfd pfd[3] = {
             { .fd = sig_fd, .events = POLLIN },
             { .fd = http_poll_fd(http), .events = POLLIN },
-            { .fd = scrape_event_fd(sc), .events = POLLIN },
+            { .fd = gorun_event_fd(gr), .events = POLLIN },     /* -1: ignored */
         };
         if (poll(pfd, 3, (int)timeout) < 0 && errno != EINTR) {
             log_err("poll: %s", strerror(errno));
@@ -373,8 +367,7 @@ int main(int argc, char **argv)
 out:
     http_stop(http);
     api_free(api);
-    scrape_stop(sc);
-    gorun_close(gr);
+    gorun_close(gr);       /* stops the scraper */
     targets_close(ts);
     profstore_close(ps);
     store_close(st, now_wall_ms());

@@ -336,6 +336,12 @@ static void handle(struct gorun *g, struct gotarget *gt, struct scrape_result *r
         if (r->profile && gt->src[SCRAPE_METRICS].served != 1)
             record(g, gt, M_GO_GOROUTINES, r->started_wall_ms, r->profile->total[PV_COUNT]);
         break;
+    case SCRAPE_GOROUTINE_LEAK:
+        /* Newer Go finds goroutines blocked on what nothing can reach any more: proof of a
+         * leak, not a guess.  Its count is kept as a series; the stacks are in the profile. */
+        if (r->profile)
+            record(g, gt, M_GO_GOROUTINES_LEAKED, r->started_wall_ms, r->profile->total[PV_COUNT]);
+        break;
     default:
         break;
     }

@@ -41,7 +41,7 @@ HOSTILE_TARGETS=(
     "h-metricshtml|/no/such/vars|/ok/debug/pprof/heap|/ok/debug/pprof/goroutine|/html|metrics|-"
 )
 
-plan $((${#HOSTILE_TARGETS[@]} + 16))
+plan $((${#HOSTILE_TARGETS[@]} + 17))
 
 MW_CONFIG=$MW_GO_CONFIG
 start_daemon
@@ -120,6 +120,9 @@ if ! ok "h-okmetrics: vars answered 404, metrics ok" wait_for "h-okmetrics" 5 so
     diag "runtime: $(target_field h-okmetrics .runtime | head -c 3000)"
 fi
 is "h-okmetrics: vars is marked not served" "$(source_field h-okmetrics vars served)" false
+leaked_recorded() { fge "$(series_count h-ok go_goroutines_leaked)" 1; }
+ok "h-ok: a served goroutineleak profile becomes the go_goroutines_leaked series" \
+    wait_for "go_goroutines_leaked" 5 leaked_recorded
 
 # --- every hostile target: a clear error per source -------------------------------------------
 sources_failed() {  # sources_failed NAME SOURCE...

@@ -75,6 +75,8 @@ func main() {
 	mux.Handle("/ok/debug/vars", expvar.Handler())
 	mux.Handle("/ok/debug/pprof/heap", pprof.Handler("heap"))
 	mux.Handle("/ok/debug/pprof/goroutine", pprof.Handler("goroutine"))
+	// Stands in for a newer Go's goroutineleak profile: same format, real data.
+	mux.Handle("/ok/debug/pprof/goroutineleak", pprof.Handler("goroutine"))
 	mux.HandleFunc("/ok/metrics", metrics)
 
 	mux.HandleFunc("/notjson", func(w http.ResponseWriter, r *http.Request) {

@@ -260,6 +260,36 @@ void render_target_table(FILE *out, json_t *targets, int64_t now_ms)
 }
 
 /* "label:" padded to a common column; an empty label continues the previous field. */
+static void print_field(FILE *out, const char *label, const char *value);
+
+/* "verdict: leaking (heap, +7.4 GiB/h, confidence 1.00)"; nothing for an older daemon. */
+static void render_verdict_line(FILE *out, json_t *v)
+{
+    const char *state = str_field(v, "state");
+    if (!state)
+        return;
+    const char *kind = str_field(v, "kind");
+    double growth, conf;
+    char *line, *cs = render_clean(state), *ck = render_clean(kind);
+    if (kind && num_field(v, "growth_per_hour", &growth) && num_field(v, "confidence", &conf)) {
+        char rate[48];
+        if (strcmp(kind, "goroutine") == 0)
+            snprintf(rate, sizeof rate, "%+.0f goroutines/h", growth);
+        else {
+            char b[32];
+            snprintf(rate, sizeof rate, "%s%s/h", growth < 0 ? "-" : "+",
+                     format_bytes(growth < 0 ? -growth : growth, b, sizeof b));
+        }
+        line = xasprintf("%s (%s, %s, confidence %.2f)", cs, ck, rate, conf);
+    } else {
+        line = xasprintf("%s", cs);
+    }
+    print_field(out, "verdict", line);
+    free(line);
+    free(cs);
+    free(ck);
+}
+
 static void print_field(FILE *out, const char *label, const char *value)
 {
     size_t len = strlen(label);
@@ -480,6 +510,7 @@ void render_target(FILE *out, json_t *target, int64_t now_ms)
     print_interval_field(out, "smaps interval", target, "smaps_interval_seconds");
     print_time_field(out, "created", target, "created", now_ms);
     print_time_field(out, "last sample", target, "last_sample", now_ms);
+    render_verdict_line(out, json_object_get(target, "verdict"));
 
     for (i = 0; i < sizeof(latest_fields) / sizeof(latest_fields[0]); i++) {
         value = json_object_get(latest, latest_fields[i].key);

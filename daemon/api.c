@@ -14,6 +14,7 @@
 #include "api.h"
 #include "api_internal.h"
 #include "gorun.h"
+#include "leak.h"
 #include "api_paths.h"
 #include "log.h"
 #include "metrics.h"
@@ -24,13 +25,15 @@
 /* Raw points in one reply at most: a day at 1 s is 86,400.  Beyond this, ask for a step. */
 #define MAX_POINTS 200000
 
-struct api *api_new(struct targets *ts, struct store *st, struct gorun *gr, struct profstore *ps)
+struct api *api_new(struct targets *ts, struct store *st, struct gorun *gr, struct profstore *ps,
+                    struct leakwatch *lw)
 {
     struct api *api = xcalloc(1, sizeof *api);
     api->ts = ts;
     api->st = st;
     api->gr = gr;
     api->ps = ps;
+    api->lw = lw;
     api->started_mono_ms = now_mono_ms();
     return api;
 }
@@ -137,6 +140,7 @@ static json_t *target_json(struct api *api, const struct target *t)
     json_t *rt = api_runtime_json(api, t);
     if (rt)
         json_object_set_new(o, "runtime", rt);
+    json_object_set_new(o, "verdict", api_verdict_json(api, t));
     return o;
 }
 
@@ -464,14 +468,26 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *r)
                     { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
                 int64_t id = target_record(t)->id;
                 int rc = targets_remove(api->ts, name);
-                if (rc == 0)
+                if (rc == 0) {
                     gorun_forget(api->gr, id);
+                    leakwatch_forget(api->lw, id);
+                }
                 if (rc < 0)
                     { api_reply_error(r, 500, "cannot remove target \"%s\": %s", name,
                                        store_errmsg(api->st)); return; }
                 { api_reply_json(r, 200, json_pack("{ss}", "deleted", name)); return; }
             }
             { reply_method(r, "GET, DELETE"); return; }
+        }
+        if (strcmp(slash, "/verdict") == 0) {
+            if (!get)
+                { reply_method(r, "GET"); return; }
+            if (!t)
+                { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
+            json_t *v = api_verdict_json(api, t);
+            json_object_set_new(v, "target", json_string(target_record(t)->name));
+            api_reply_json(r, 200, v);
+            return;
         }
         if (strcmp(slash, "/breakdown") == 0 || strcmp(slash, "/heap/diff") == 0 ||
             strcmp(slash, "/goroutines/diff") == 0) {

@@ -12,6 +12,7 @@
 #include "api_internal.h"
 #include "breakdown.h"
 #include "gorun.h"
+#include "leak.h"
 #include "metrics.h"
 #include "profstore.h"
 #include "scrape.h"
@@ -119,6 +120,37 @@ int api_parse_go_fields(json_t *doc, struct target_record *rec, struct http_repl
         return -EINVAL;
     }
     return 0;
+}
+
+/* ---- leak verdict ------------------------------------------------------------------------ */
+
+json_t *api_verdict_json(struct api *api, const struct target *t)
+{
+    struct leak_verdict v;
+    leakwatch_verdict(api->lw, target_record(t)->id, &v);
+    json_t *o = json_object();
+    json_object_set_new(o, "state", json_string(detect_state_name(v.state)));
+    if (v.state == DETECT_WARMING)
+        return o;
+    json_object_set_new(o, "kind", json_string(leak_kind_name(v.kind)));
+    json_object_set_new(o, "since", api_json_seconds(v.since_ms));
+    json_object_set_new(o, "growth_per_hour", json_real(v.trend.slope_per_hour));
+    json_object_set_new(o, "confidence", json_real(round(v.trend.confidence * 1000) / 1000));
+    json_object_set_new(o, "window", json_pack("{soso}", "from", api_json_seconds(v.trend.from_ms),
+                                               "to", api_json_seconds(v.trend.to_ms)));
+    json_object_set_new(o, "level", json_real(v.trend.level));
+    if (v.limit_bytes > 0)
+        json_object_set_new(o, "limit_bytes", json_integer((json_int_t)v.limit_bytes));
+    json_object_set_new(o, "seconds_to_limit",
+                        v.seconds_to_limit >= 0 ? json_integer((json_int_t)v.seconds_to_limit)
+                                                : json_null());
+    json_t *sig = json_object();
+    for (int k = 0; k < LEAK_KIND_COUNT; k++)
+        if (v.signal_seen[k])
+            json_object_set_new(sig, leak_kind_name((enum leak_kind)k),
+                                json_string(detect_state_name(v.signal_state[k])));
+    json_object_set_new(o, "signals", sig);
+    return o;
 }
 
 /* ---- breakdown --------------------------------------------------------------------------- */

@@ -15,12 +15,14 @@ struct target;
 struct store;
 struct gorun;
 struct profstore;
+struct leakwatch;
 
 struct api {
     struct targets *ts;
     struct store *st;
     struct gorun *gr;
     struct profstore *ps;
+    struct leakwatch *lw;
     int64_t started_mono_ms;
 };
 
@@ -42,6 +44,8 @@ json_t *api_runtime_json(struct api *api, const struct target *t);
 void api_add_go_latest(struct api *api, const struct target *t, json_t *latest);
 /* Reads endpoint, paths, intervals and heap_gc from a POST body into rec: 0 or 400 sent. */
 int api_parse_go_fields(json_t *doc, struct target_record *rec, struct http_reply *r);
+/* The target's leak verdict object. */
+json_t *api_verdict_json(struct api *api, const struct target *t);
 void api_handle_breakdown(struct api *api, const struct http_request *req, struct target *t,
                           struct http_reply *r);
 void api_handle_profile_diff(struct api *api, const struct http_request *req, struct target *t,

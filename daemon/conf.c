@@ -67,6 +67,13 @@ static const struct conf_key keys[] = {
     { "go", "heap_gc", CT_BOOL, OFF(go_heap_gc), 0, 0,
       "Ask for heap profiles with ?gc=1: current numbers, at the cost of a full GC in the\n"
       "# target every profile_interval. Off by default; targets may turn it on." },
+    { "detect", "window", CT_DURATION, OFF(detect_window_ms), 60 * 1000, 7 * DAY_MS,
+      "Leak detection judges each signal's trend over this much of its history (default 30m)." },
+    { "detect", "min_history", CT_DURATION, OFF(detect_min_history_ms), 10 * 1000, 7 * DAY_MS,
+      "A target is 'warming' until it has this much history (default 10m)." },
+    { "detect", "speed", CT_INT, OFF(detect_speed), 1, 1000,
+      "Divides every detection duration (window, history, confirmation, judge interval):\n"
+      "# for tests that run workloads this many times faster. Keep 1 in production." },
     { "api", "max_body", CT_SIZE, OFF(max_body_bytes), 1024, 16 << 20,
       "Largest request body accepted (larger ones get 413)." },
     { "api", "max_connections", CT_INT, OFF(max_connections), 1, 10000,
@@ -93,6 +100,9 @@ void conf_defaults(struct mw_config *cfg)
     cfg->go_max_body_bytes = 8 << 20;
     cfg->go_max_inflated_bytes = 16 << 20;
     cfg->go_heap_gc = false;
+    cfg->detect_speed = 1;
+    cfg->detect_window_ms = 30 * 60 * 1000;
+    cfg->detect_min_history_ms = 10 * 60 * 1000;
     cfg->max_body_bytes = API_MAX_BODY_DEFAULT;
     cfg->max_connections = 64;
     cfg->connection_timeout_ms = 10 * 1000;

@@ -31,6 +31,10 @@ struct mw_config {
     uint64_t go_max_body_bytes;
     uint64_t go_max_inflated_bytes;
     bool go_heap_gc;
+    /* [detect] */
+    int64_t detect_speed;               /* divides every detection duration (tests) */
+    int64_t detect_window_ms;           /* 0 = detect.h's default */
+    int64_t detect_min_history_ms;      /* 0 = default */
     /* [api] */
     uint64_t max_body_bytes;
     int64_t max_connections;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakdown.h"
 #include "gorun.h"
 #include "log.h"
 #include "profstore.h"
@@ -279,7 +280,28 @@ static void record_stats(struct gorun *g, struct gotarget *gt, const struct go_s
     gt->latest_ms = ts_ms;
 }
 
-static void handle(struct gorun *g, struct gotarget *gt, struct scrape_result *r, int64_t now)
+/* Memory outside the Go runtime, as a series of its own: the leak detector judges it like
+ * the heap.  From the newest OS sample and these runtime figures (breakdown.h). */
+static void record_non_go(struct gorun *g, struct gotarget *gt, const struct target *t,
+                          int64_t ts_ms)
+{
+    double values[METRIC_COUNT] = { 0 };
+    const int64_t *os;
+    uint64_t present = t ? target_latest(t, &os) : 0;
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        if ((present >> m) & 1)
+            values[m] = (double)os[m] * metric_info((enum metric_id)m)->scale;
+        if ((gt->latest.present >> m) & 1 && m >= M_GO_HEAP_ALLOC)
+            values[m] = (double)gt->latest.v[m] * metric_info((enum metric_id)m)->scale;
+    }
+    present |= gt->latest.present;
+    struct breakdown b;
+    if (breakdown_compute(values, present, &b) == 0)
+        record(g, gt, M_GO_NON_GO, ts_ms, b.bytes[BD_NON_GO]);
+}
+
+static void handle(struct gorun *g, struct gotarget *gt, const struct target *t,
+                   struct scrape_result *r, int64_t now)
 {
     enum scrape_kind k = r->kind;
     struct gorun_source *src = &gt->src[k];
@@ -320,6 +342,7 @@ static void handle(struct gorun *g, struct gotarget *gt, struct scrape_result *r
     case SCRAPE_VARS:
     case SCRAPE_METRICS:
         record_stats(g, gt, &r->stats, r->started_wall_ms);
+        record_non_go(g, gt, t, r->started_wall_ms);
         break;
     case SCRAPE_HEAP:
         if (r->profile && g->ps &&
@@ -349,13 +372,12 @@ static void handle(struct gorun *g, struct gotarget *gt, struct scrape_result *r
 
 void gorun_collect(struct gorun *g, struct targets *ts)
 {
-    (void)ts;
     struct scrape_result *r;
     int64_t now = now_mono_ms();
     while (g->sc && (r = scrape_take(g->sc))) {
         struct gotarget *gt = find(g, r->target_id);
         if (gt)     /* else the target was removed while its scrape ran */
-            handle(g, gt, r, now);
+            handle(g, gt, targets_find_id(ts, r->target_id), r, now);
         scrape_result_free(r);
     }
 }

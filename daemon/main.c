@@ -23,6 +23,7 @@
 #include "api.h"
 #include "conf.h"
 #include "http.h"
+#include "leak.h"
 #include "log.h"
 #include "gorun.h"
 #include "procmem.h"
@@ -128,6 +129,22 @@ static struct gorun_config gorun_config_of(const struct mw_config *cfg)
                                   .heap_gc = cfg->go_heap_gc };
 }
 
+static struct leakwatch_config leakwatch_config_of(const struct mw_config *cfg)
+{
+    struct leakwatch_config lc;
+    leakwatch_config_default(&lc, 1);
+    lc.bytes.window_ms = lc.counts.window_ms = cfg->detect_window_ms;
+    lc.bytes.min_history_ms = lc.counts.min_history_ms = cfg->detect_min_history_ms;
+    if (cfg->detect_speed > 1) {
+        detect_params_speed(&lc.bytes, (double)cfg->detect_speed);
+        detect_params_speed(&lc.counts, (double)cfg->detect_speed);
+        lc.judge_interval_ms /= cfg->detect_speed;
+        if (lc.judge_interval_ms < 1000)
+            lc.judge_interval_ms = 1000;
+    }
+    return lc;
+}
+
 static void reload(const struct options *opt, struct mw_config *cfg, struct targets *ts,
                    struct gorun *gr)
 {
@@ -207,6 +224,7 @@ int main(int argc, char **argv)
     struct targets *ts = NULL;
     struct profstore *ps = NULL;
     struct gorun *gr = NULL;
+    struct leakwatch *lw = NULL;
     struct api *api = NULL;
     struct http_server *http = NULL;
 
@@ -263,8 +281,10 @@ int main(int argc, char **argv)
     };
     struct gorun_config gcfg = gorun_config_of(&cfg);
     gorun_open(st, ps, &slim, &gcfg, &gr);
+    struct leakwatch_config lcfg = leakwatch_config_of(&cfg);
+    leakwatch_open(st, &lcfg, &lw);
 
-    api = api_new(ts, st, gr, ps);
+    api = api_new(ts, st, gr, ps, lw);
     struct http_limits limits = {
         .max_body = (size_t)cfg.max_body_bytes,
         .max_connections = (unsigned)cfg.max_connections,
@@ -309,6 +329,9 @@ int main(int argc, char **argv)
         int64_t next_scrape = gorun_tick(gr, ts, now);
         if (next_scrape < next)
             next = next_scrape;
+        int64_t next_judge = leakwatch_tick(lw, ts, now, wall);
+        if (next_judge < next)
+            next = next_judge;
         r = store_tick(st, wall);
         if (now >= maintain_next) {
             /* Profile thinning is cheap but not free: once an hour is plenty. */
@@ -368,6 +391,7 @@ out:
     http_stop(http);
     api_free(api);
     gorun_close(gr);       /* stops the scraper */
+    leakwatch_close(lw);
     targets_close(ts);
     profstore_close(ps);
     store_close(st, now_wall_ms());

@@ -47,6 +47,7 @@
     X(M_GO_GC_CPU_FRACTION, "go_gc_cpu_fraction", 1e-6, "gauge", "Fraction of CPU time used by the GC since start (GCCPUFraction); stored in millionths") \
     X(M_GO_LAST_PAUSE,   "go_last_gc_pause_seconds", 1e-9, "gauge", "Stop-the-world pause of the latest GC; stored in ns") \
     X(M_GO_GOROUTINES,   "go_goroutines",         1, "gauge",   "Goroutines") \
+    X(M_GO_NON_GO,       "go_non_go_bytes",       1, "gauge",   "Anonymous memory outside the Go runtime (RssAnon minus the runtime's parts, see breakdown)") \
     X(M_GO_GOROUTINES_LEAKED, "go_goroutines_leaked", 1, "gauge", "Goroutines the runtime reports leaked (/debug/pprof/goroutineleak, newer Go)")
 
 enum metric_id {

@@ -152,6 +152,14 @@ struct target *targets_find(struct targets *ts, const char *name)
     return NULL;
 }
 
+struct target *targets_find_id(struct targets *ts, int64_t id)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->v[i]->rec.id == id)
+            return ts->v[i];
+    return NULL;
+}
+
 size_t targets_count(const struct targets *ts)
 {
     return ts->n;

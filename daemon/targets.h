@@ -52,6 +52,7 @@ int targets_add(struct targets *ts, const struct target_record *def, char **err)
 int targets_remove(struct targets *ts, const char *name);
 
 struct target *targets_find(struct targets *ts, const char *name);
+struct target *targets_find_id(struct targets *ts, int64_t id);
 size_t targets_count(const struct targets *ts);
 /* The i-th target in creation order, for listings. */
 struct target *targets_at(struct targets *ts, size_t i);

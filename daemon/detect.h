@@ -1,0 +1,84 @@
+/* detect.h - is a memory signal growing, robustly, and how sure are we?
+ *
+ * Pure statistics on one series (no I/O, no clock): a robust trend test for memory signals
+ * that move in saw-teeth (a Go heap between collections), warm up to plateaus, burst and
+ * release, run periodic batch jobs, and restart.
+ *
+ * The series is first reduced to its lower envelope: the minimum of each bucket of
+ * envelope_ms (a GC cycle's garbage is gone at its trough, so the troughs trace what is
+ * live).  On the envelope points: the Theil-Sen slope (median of pairwise slopes, with a
+ * confidence interval from the Mann-Kendall variance) and the Mann-Kendall test for a
+ * monotonic trend (S, its variance with ties corrected, Z, two-sided p).  A series is growing
+ * when the trend is significant (p < alpha), the slope's lower bound is above zero, and the
+ * growth is material: above min_growth_per_hour in absolute terms and above
+ * min_relative_growth_per_hour of the level.  A plateau after warm-up is not growth: only
+ * the most recent part of the window (recent_fraction) decides, and it must also be growing.
+ *
+ * The stateful part, struct detector, turns successive judgements into a verdict with
+ * hysteresis: warming until min_history_ms of data; suspect after one growing judgement;
+ * leaking after confirm_count consecutive ones spanning at least confirm_ms; back to ok only
+ * after clear_count consecutive non-growing judgements. */
+#ifndef MEMWATCH_DETECT_H
+#define MEMWATCH_DETECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct detect_params {
+    int64_t window_ms;                  /* judged on the last window_ms of data; default 30 min */
+    int64_t min_history_ms;             /* warming until this much; default 10 min */
+    int64_t envelope_ms;                /* lower-envelope bucket; default 60 s */
+    double alpha;                       /* significance of the Mann-Kendall test; default 0.001 */
+    double min_growth_per_hour;         /* absolute floor, signal units/h; default 4 MiB/h */
+    double min_relative_growth_per_hour;/* fraction of the level per hour; default 0.02 */
+    double recent_fraction;             /* the newest part that must grow too; default 0.33 */
+    int confirm_count;                  /* growing judgements in a row to confirm; default 3 */
+    int64_t confirm_ms;                 /* ...spanning at least this; default 5 min */
+    int clear_count;                    /* non-growing judgements in a row to clear; default 5 */
+};
+
+/* Production defaults for byte signals (heap, RSS, non-Go memory). */
+void detect_params_default(struct detect_params *p);
+/* Divides every duration by `speed` (tests run workloads `speed` times faster). */
+void detect_params_speed(struct detect_params *p, double speed);
+
+struct detect_trend {
+    size_t n_points;                    /* envelope points judged */
+    int64_t from_ms, to_ms;             /* the window actually judged */
+    double level;                       /* the newest envelope value */
+    double slope_per_hour;              /* Theil-Sen, signal units per hour */
+    double slope_lo_per_hour, slope_hi_per_hour;    /* ~95 % interval */
+    double mk_s, mk_z, p_value;         /* Mann-Kendall */
+    double recent_slope_per_hour;       /* Theil-Sen over the newest recent_fraction */
+    bool growing;                       /* all the conditions above */
+    double confidence;                  /* 0..1: 1 - p, shrunk when barely material */
+};
+
+/* Judges points (ts_ms strictly increasing) as of the last one.  0, or -ENODATA when fewer
+ * than 8 envelope points fall in the window.  No allocation: envelope points are capped at
+ * DETECT_MAX_POINTS (wider buckets when the window holds more), so the O(m^2) pairwise
+ * slopes stay bounded (a stack buffer, or a static one: the daemon is single-threaded). */
+#define DETECT_MAX_POINTS 240
+int detect_trend(const int64_t *ts_ms, const double *values, size_t n,
+                 const struct detect_params *p, struct detect_trend *out);
+
+enum detect_state { DETECT_WARMING = 0, DETECT_OK, DETECT_SUSPECT, DETECT_LEAKING };
+const char *detect_state_name(enum detect_state s);  /* "warming", "ok", "suspect", "leaking" */
+
+struct detector {
+    enum detect_state state;
+    int64_t first_ms;                   /* oldest data seen (for warming) */
+    int64_t since_ms;                   /* when the current state began */
+    int64_t growing_since_ms;           /* first of the current run of growing judgements */
+    int growing_run, clear_run;
+    struct detect_trend last;
+};
+
+void detector_init(struct detector *d);
+/* Feeds one judgement made at now_ms (trend may be NULL: no data).  Returns the new state. */
+enum detect_state detector_update(struct detector *d, const struct detect_params *p,
+                                  int64_t now_ms, int64_t oldest_ms,
+                                  const struct detect_trend *trend);
+
+#endif

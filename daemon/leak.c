@@ -1,0 +1,279 @@
+/* leak.c - per-target verdicts from the stored series (see leak.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leak.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "targets.h"
+#include "util.h"
+
+static const struct {
+    const char *name;
+    enum metric_id metric;
+} signals[LEAK_KIND_COUNT] = {
+    [LEAK_HEAP] = { "heap", M_GO_HEAP_ALLOC },
+    [LEAK_GOROUTINE] = { "goroutine", M_GO_GOROUTINES },
+    [LEAK_NON_GO] = { "non_go", M_GO_NON_GO },
+    [LEAK_RSS] = { "rss", M_RSS },
+};
+
+struct leaktarget {
+    int64_t id;
+    int64_t next_due;                       /* monotonic */
+    struct detector det[LEAK_KIND_COUNT];
+    struct leak_verdict verdict;
+};
+
+struct leakwatch {
+    struct store *st;
+    struct leakwatch_config cfg;
+    struct leaktarget **v;                  /* sorted by id */
+    size_t n, cap;
+    int64_t *ts_buf;                        /* one window of points, reused */
+    double *val_buf;
+    size_t buf_len, buf_cap;
+    double mem_total;                       /* bytes, from /proc/meminfo */
+};
+
+const char *leak_kind_name(enum leak_kind k)
+{
+    return (unsigned)k < LEAK_KIND_COUNT ? signals[k].name : "?";
+}
+
+void leakwatch_config_default(struct leakwatch_config *cfg, double speed)
+{
+    detect_params_default(&cfg->bytes);
+    cfg->counts = cfg->bytes;
+    /* Goroutines are counted, not weighed: 50 more an hour is material. */
+    cfg->counts.min_growth_per_hour = 50;
+    cfg->judge_interval_ms = 30 * 1000;
+    if (speed > 1) {
+        detect_params_speed(&cfg->bytes, speed);
+        detect_params_speed(&cfg->counts, speed);
+        cfg->judge_interval_ms = (int64_t)(cfg->judge_interval_ms / speed);
+        if (cfg->judge_interval_ms < 1000)
+            cfg->judge_interval_ms = 1000;
+    }
+}
+
+static double read_mem_total(void)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    char line[256];
+    double kib = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %lf kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib * 1024;
+}
+
+int leakwatch_open(struct store *st, const struct leakwatch_config *cfg, struct leakwatch **out)
+{
+    struct leakwatch *lw = xcalloc(1, sizeof *lw);
+    lw->st = st;
+    lw->cfg = *cfg;
+    lw->mem_total = read_mem_total();
+    *out = lw;
+    return 0;
+}
+
+void leakwatch_close(struct leakwatch *lw)
+{
+    if (!lw)
+        return;
+    for (size_t i = 0; i < lw->n; i++)
+        free(lw->v[i]);
+    free(lw->v);
+    free(lw->ts_buf);
+    free(lw->val_buf);
+    free(lw);
+}
+
+static size_t lower_bound(const struct leakwatch *lw, int64_t id)
+{
+    size_t lo = 0, hi = lw->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (lw->v[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static struct leaktarget *find(const struct leakwatch *lw, int64_t id)
+{
+    size_t i = lower_bound(lw, id);
+    return i < lw->n && lw->v[i]->id == id ? lw->v[i] : NULL;
+}
+
+static struct leaktarget *find_or_add(struct leakwatch *lw, int64_t id)
+{
+    size_t i = lower_bound(lw, id);
+    if (i < lw->n && lw->v[i]->id == id)
+        return lw->v[i];
+    if (lw->n == lw->cap) {
+        lw->cap = lw->cap ? lw->cap * 2 : 16;
+        lw->v = xreallocarray(lw->v, lw->cap, sizeof *lw->v);
+    }
+    memmove(&lw->v[i + 1], &lw->v[i], (lw->n - i) * sizeof *lw->v);
+    struct leaktarget *lt = xcalloc(1, sizeof *lt);
+    lt->id = id;
+    for (int k = 0; k < LEAK_KIND_COUNT; k++)
+        detector_init(&lt->det[k]);
+    lt->verdict.seconds_to_limit = -1;
+    lw->v[i] = lt;
+    lw->n++;
+    return lt;
+}
+
+void leakwatch_forget(struct leakwatch *lw, int64_t target_id)
+{
+    size_t i = lower_bound(lw, target_id);
+    if (i < lw->n && lw->v[i]->id == target_id) {
+        free(lw->v[i]);
+        memmove(&lw->v[i], &lw->v[i + 1], (lw->n - i - 1) * sizeof *lw->v);
+        lw->n--;
+    }
+}
+
+static int collect(void *arg, const struct store_point *p)
+{
+    struct leakwatch *lw = arg;
+    if (lw->buf_len == lw->buf_cap) {
+        lw->buf_cap = lw->buf_cap ? lw->buf_cap * 2 : 2048;
+        lw->ts_buf = xreallocarray(lw->ts_buf, lw->buf_cap, sizeof *lw->ts_buf);
+        lw->val_buf = xreallocarray(lw->val_buf, lw->buf_cap, sizeof *lw->val_buf);
+    }
+    lw->ts_buf[lw->buf_len] = p->ts_ms;
+    lw->val_buf[lw->buf_len++] = p->avg;
+    return 0;
+}
+
+/* Judges one signal of one target; NULL trend when there is nothing to judge. */
+static void judge_signal(struct leakwatch *lw, struct leaktarget *lt, enum leak_kind k,
+                         int64_t now_wall)
+{
+    const struct detect_params *p = k == LEAK_GOROUTINE ? &lw->cfg.counts : &lw->cfg.bytes;
+    const struct metric_info *mi = metric_info(signals[k].metric);
+    struct store_series *s = store_series_find(lw->st, lt->id, mi->name);
+    if (!s)
+        return;     /* the target has no such signal (no endpoint, say): leave it out */
+    struct detect_trend trend;
+    const struct detect_trend *tp = NULL;
+    int64_t oldest = now_wall;
+    lw->buf_len = 0;
+    if (store_query(lw->st, s, now_wall - p->window_ms, now_wall, 0, collect, lw, NULL) == 0 &&
+        lw->buf_len > 0) {
+        for (size_t i = 0; i < lw->buf_len; i++)
+            lw->val_buf[i] *= mi->scale;
+        oldest = lw->ts_buf[0];
+        if (detect_trend(lw->ts_buf, lw->val_buf, lw->buf_len, p, &trend) == 0)
+            tp = &trend;
+    }
+    /* Warming counts from the first data of the signal, not of the window. */
+    if (lt->det[k].first_ms && lt->det[k].first_ms < oldest)
+        oldest = lt->det[k].first_ms;
+    detector_update(&lt->det[k], p, now_wall, oldest, tp);
+}
+
+static int rank(enum detect_state s)
+{
+    return s == DETECT_LEAKING ? 3 : s == DETECT_SUSPECT ? 2 : s == DETECT_OK ? 1 : 0;
+}
+
+static void decide(struct leakwatch *lw, struct leaktarget *lt, const struct target *t)
+{
+    int best = -1;
+    for (int k = 0; k < LEAK_KIND_COUNT; k++) {
+        lt->verdict.signal_state[k] = lt->det[k].state;
+        lt->verdict.signal_seen[k] = lt->det[k].first_ms != 0;
+        if (!lt->verdict.signal_seen[k])
+            continue;   /* never had data */
+        /* Ties go to the earlier kind: a Go signal names the leak better than RSS. */
+        if (best < 0 || rank(lt->det[k].state) > rank(lt->det[best].state))
+            best = k;
+    }
+    struct leak_verdict *v = &lt->verdict;
+    enum detect_state old = v->state;
+    if (best < 0) {
+        v->state = DETECT_WARMING;
+        return;
+    }
+    v->state = lt->det[best].state;
+    /* RSS confirms sooner (sampled every second, Go figures every 10 s), but a Go signal that
+     * is already suspect names the kind: RSS grows because that does. */
+    int named = best;
+    if (best == LEAK_RSS)
+        for (int k = 0; k < LEAK_RSS; k++)
+            if (lt->verdict.signal_seen[k] && rank(lt->det[k].state) >= rank(DETECT_SUSPECT) &&
+                (named == LEAK_RSS || rank(lt->det[k].state) > rank(lt->det[named].state)))
+                named = k;
+    best = named;
+    v->kind = (enum leak_kind)best;
+    v->since_ms = lt->det[best].since_ms;
+    v->trend = lt->det[best].last;
+    v->limit_bytes = best == LEAK_GOROUTINE ? 0 : lw->mem_total;
+    v->seconds_to_limit = -1;
+    const int64_t *values;
+    uint64_t present = target_latest(t, &values);
+    if (v->limit_bytes > 0 && v->trend.slope_per_hour > 0 && ((present >> M_RSS) & 1)) {
+        double rss = (double)values[M_RSS] * metric_info(M_RSS)->scale;
+        v->seconds_to_limit = (v->limit_bytes - rss) / (v->trend.slope_per_hour / 3600.0);
+        if (v->seconds_to_limit < 0)
+            v->seconds_to_limit = 0;
+    }
+    if (v->state != old && (v->state == DETECT_LEAKING || old == DETECT_LEAKING)) {
+        char rate[48];
+        if (best == LEAK_GOROUTINE)
+            snprintf(rate, sizeof rate, "%+.0f goroutines", v->trend.slope_per_hour);
+        else
+            snprintf(rate, sizeof rate, "%s%s", v->trend.slope_per_hour < 0 ? "-" : "+",
+                     format_bytes(fabs(v->trend.slope_per_hour), (char[32]){ 0 }, 32));
+        log_notice("target \"%s\": %s (%s, %s an hour)", target_record(t)->name,
+                   detect_state_name(v->state), leak_kind_name(v->kind), rate);
+    }
+}
+
+int64_t leakwatch_tick(struct leakwatch *lw, struct targets *ts, int64_t now_mono, int64_t now_wall)
+{
+    int64_t next = now_mono + lw->cfg.judge_interval_ms;
+    for (size_t i = 0; i < targets_count(ts); i++) {
+        struct target *t = targets_at(ts, i);
+        const struct target_record *rec = target_record(t);
+        struct leaktarget *lt = find_or_add(lw, rec->id);
+        if (rec->state == TARGET_GONE || now_mono < lt->next_due) {
+            if (lt->next_due < next && rec->state != TARGET_GONE)
+                next = lt->next_due;
+            continue;
+        }
+        for (int k = 0; k < LEAK_KIND_COUNT; k++)
+            judge_signal(lw, lt, (enum leak_kind)k, now_wall);
+        decide(lw, lt, t);
+        lt->next_due = now_mono + lw->cfg.judge_interval_ms;
+    }
+    return next;
+}
+
+void leakwatch_verdict(const struct leakwatch *lw, int64_t target_id, struct leak_verdict *out)
+{
+    const struct leaktarget *lt = find(lw, target_id);
+    if (lt) {
+        *out = lt->verdict;
+        return;
+    }
+    memset(out, 0, sizeof *out);
+    out->state = DETECT_WARMING;
+    out->seconds_to_limit = -1;
+}

@@ -1,0 +1,54 @@
+/* leak.h - per-target verdicts: is this target leaking, what kind of leak, how fast, and
+ * how long until it hits its limit.
+ *
+ * Every judge interval, each target's leak-prone signals are judged by detect.h over the
+ * detection window, read back from the store (so a restart loses no history):
+ *   heap       live Go heap (go_heap_alloc_bytes; its lower envelope, not the GC peaks);
+ *   goroutine  go_goroutines;
+ *   non_go     memory outside the Go runtime (go_non_go_bytes, recorded with each scrape);
+ *   rss        resident memory, for any process.
+ * A target's verdict is its most advanced signal's (leaking > suspect > ok > warming); the
+ * Go signals are preferred over rss when both say the same, since they name the kind. */
+#ifndef MEMWATCH_LEAK_H
+#define MEMWATCH_LEAK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "detect.h"
+
+struct leakwatch;
+struct store;
+struct targets;
+
+enum leak_kind { LEAK_HEAP = 0, LEAK_GOROUTINE, LEAK_NON_GO, LEAK_RSS, LEAK_KIND_COUNT };
+const char *leak_kind_name(enum leak_kind k);      /* "heap", "goroutine", "non_go", "rss" */
+
+struct leak_verdict {
+    enum detect_state state;
+    enum leak_kind kind;                /* the signal that decided */
+    int64_t since_ms;                   /* when the state began */
+    struct detect_trend trend;          /* of that signal */
+    double limit_bytes;                 /* what the target runs into (0: unknown) */
+    double seconds_to_limit;            /* projected, < 0 when not growing */
+    enum detect_state signal_state[LEAK_KIND_COUNT];
+    bool signal_seen[LEAK_KIND_COUNT];  /* the target has had data for this signal */
+};
+
+struct leakwatch_config {
+    struct detect_params bytes;         /* heap, non_go, rss */
+    struct detect_params counts;        /* goroutines */
+    int64_t judge_interval_ms;          /* default 30 s */
+};
+
+void leakwatch_config_default(struct leakwatch_config *cfg, double speed);
+int leakwatch_open(struct store *st, const struct leakwatch_config *cfg, struct leakwatch **out);
+void leakwatch_close(struct leakwatch *lw);
+/* Judges the targets that are due.  Returns the monotonic time of the next judgement. */
+int64_t leakwatch_tick(struct leakwatch *lw, struct targets *ts, int64_t now_mono_ms,
+                       int64_t now_wall_ms);
+/* The current verdict of a target (a warming one if never judged). */
+void leakwatch_verdict(const struct leakwatch *lw, int64_t target_id, struct leak_verdict *out);
+void leakwatch_forget(struct leakwatch *lw, int64_t target_id);
+
+#endif

@@ -1,0 +1,3 @@
+module memwatch/tests/corpus
+
+go 1.19

@@ -79,11 +79,13 @@ static size_t envelope(const int64_t *ts, const double *v, size_t n,
     const int64_t last = ts[n - 1];
     const int64_t window = p->window_ms > 0 ? p->window_ms : 1;
     int64_t width = p->envelope_ms > 0 ? p->envelope_ms : 1;
-    if ((window + width - 1) / width > DETECT_MAX_POINTS)
-        width = (window + DETECT_MAX_POINTS - 1) / DETECT_MAX_POINTS;
+    if (window / width + (window % width != 0) > DETECT_MAX_POINTS)
+        width = window / DETECT_MAX_POINTS + (window % DETECT_MAX_POINTS != 0);
 
+    /* Written so that no difference can overflow, whatever the timestamps. */
+    const int64_t start = last >= INT64_MIN + window ? last - window : INT64_MIN;
     size_t i0 = n - 1;
-    while (i0 > 0 && ts[i0 - 1] > last - window)
+    while (i0 > 0 && ts[i0 - 1] > start)
         i0--;
 
     size_t m = 0;
@@ -91,9 +93,9 @@ static size_t envelope(const int64_t *ts, const double *v, size_t n,
     double min = 0;
     bool have_from = false;
     for (size_t i = i0; i < n; i++) {
-        if (!isfinite(v[i]) || ts[i] > last || ts[i] <= last - window)
+        if (!isfinite(v[i]) || ts[i] > last || ts[i] <= start)
             continue;
-        if (cur >= 0 && ts[i] <= edge - width)
+        if (cur >= 0 && ts[i] <= edge && edge - ts[i] >= width)
             continue;                           /* out of order: the contract says it isn't */
         if (!have_from) {
             *from_ms = ts[i];

@@ -6,18 +6,30 @@
  *
  * The series is first reduced to its lower envelope: the minimum of each bucket of
  * envelope_ms (a GC cycle's garbage is gone at its trough, so the troughs trace what is
- * live).  On the envelope points: the Theil-Sen slope (median of pairwise slopes, with a
- * confidence interval from the Mann-Kendall variance) and the Mann-Kendall test for a
- * monotonic trend (S, its variance with ties corrected, Z, two-sided p).  A series is growing
- * when the trend is significant (p < alpha), the slope's lower bound is above zero, and the
- * growth is material: above min_growth_per_hour in absolute terms and above
- * min_relative_growth_per_hour of the level.  A plateau after warm-up is not growth: only
- * the most recent part of the window (recent_fraction) decides, and it must also be growing.
+ * live).  Buckets are aligned on the newest sample, so the newest is complete; each point
+ * sits at the middle of its bucket's samples.  On the envelope points: the Theil-Sen slope
+ * (median of pairwise slopes, with a confidence interval from the Mann-Kendall variance) and
+ * the Mann-Kendall test for a monotonic trend (S, its variance with ties corrected, Z, two-
+ * sided p).  A series is growing when all of these hold:
+ *   significant  p < alpha, S > 0 and the slope's lower bound above zero; and the newer two
+ *                thirds of the points significant on their own too (p < alpha, S > 0): a
+ *                past climb (a warm-up, a step) keeps the whole window significant for as
+ *                long as it stays in it, but not its newer part;
+ *   material     the slope at least min_growth_per_hour, and at least
+ *                min_relative_growth_per_hour of the level (the newest envelope point);
+ *                the recent part's slope (the newest recent_fraction of the window, at
+ *                least 4 points) above zero and material by the same bar;
+ *   steady       the recent slope's ~95 % interval not wholly below half the window's
+ *                slope: a rise that is losing speed is a cache filling up, not a leak.
+ * confidence is 1 - p (the larger of the window's and its newer part's), times a smoothstep
+ * on the narrowest margin among the material and steady tests (value / bar): 0 at half the
+ * bar, about 0.26 right at it, 1 from twice it.
  *
  * The stateful part, struct detector, turns successive judgements into a verdict with
- * hysteresis: warming until min_history_ms of data; suspect after one growing judgement;
- * leaking after confirm_count consecutive ones spanning at least confirm_ms; back to ok only
- * after clear_count consecutive non-growing judgements. */
+ * hysteresis: warming until min_history_ms of data (growing judgements meanwhile do not
+ * count); suspect after one growing judgement; leaking after confirm_count consecutive ones
+ * spanning at least confirm_ms; back to ok (from suspect or leaking) only after clear_count
+ * consecutive non-growing judgements. */
 #ifndef MEMWATCH_DETECT_H
 #define MEMWATCH_DETECT_H
 
@@ -40,7 +52,9 @@ struct detect_params {
 
 /* Production defaults for byte signals (heap, RSS, non-Go memory). */
 void detect_params_default(struct detect_params *p);
-/* Divides every duration by `speed` (tests run workloads `speed` times faster). */
+/* Divides every duration by `speed` (tests run workloads `speed` times faster), and
+ * multiplies the per-hour thresholds by it: a workload `speed` times faster grows that much
+ * faster per hour of the clock.  Ignores a speed that is not a positive number. */
 void detect_params_speed(struct detect_params *p, double speed);
 
 struct detect_trend {
@@ -56,9 +70,11 @@ struct detect_trend {
 };
 
 /* Judges points (ts_ms strictly increasing) as of the last one.  0, or -ENODATA when fewer
- * than 8 envelope points fall in the window.  No allocation: envelope points are capped at
- * DETECT_MAX_POINTS (wider buckets when the window holds more), so the O(m^2) pairwise
- * slopes stay bounded (a stack buffer, or a static one: the daemon is single-threaded). */
+ * than 8 envelope points fall in the window (at alpha 0.001 growth needs about 11: the
+ * newer part needs 8).  Samples that are not finite are skipped.  No allocation: envelope
+ * points are capped at DETECT_MAX_POINTS (wider buckets when the window holds more), so the
+ * O(m^2) pairwise slopes stay bounded; they live in a static buffer (not reentrant: the
+ * daemon is single-threaded).  Costs about 10 us at 30 points, 150 us at 240 (-O2). */
 #define DETECT_MAX_POINTS 240
 int detect_trend(const int64_t *ts_ms, const double *values, size_t n,
                  const struct detect_params *p, struct detect_trend *out);
@@ -68,7 +84,7 @@ const char *detect_state_name(enum detect_state s);  /* "warming", "ok", "suspec
 
 struct detector {
     enum detect_state state;
-    int64_t first_ms;                   /* oldest data seen (for warming) */
+    int64_t first_ms;                   /* oldest data seen (for warming); 0: none yet */
     int64_t since_ms;                   /* when the current state began */
     int64_t growing_since_ms;           /* first of the current run of growing judgements */
     int growing_run, clear_run;
@@ -76,7 +92,10 @@ struct detector {
 };
 
 void detector_init(struct detector *d);
-/* Feeds one judgement made at now_ms (trend may be NULL: no data).  Returns the new state. */
+/* Feeds one judgement made at now_ms, with oldest_ms the oldest data of the signal (the
+ * oldest seen is kept).  A NULL trend (no data) keeps the state but is not growing: it
+ * breaks a run of growing judgements, and does not count towards clearing.  Returns the
+ * new state. */
 enum detect_state detector_update(struct detector *d, const struct detect_params *p,
                                   int64_t now_ms, int64_t oldest_ms,
                                   const struct detect_trend *trend);

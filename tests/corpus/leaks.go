@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -160,13 +161,12 @@ func awaitResponse(call *pendingCall) {
 
 // rpcClient starts a goroutine per call to wait for its reply.
 type rpcClient struct {
-	next uint64
+	next atomic.Uint64
 }
 
 //go:noinline
 func (cl *rpcClient) call() *pendingCall {
-	cl.next++
-	p := &pendingCall{id: cl.next, reply: make(chan response, 0)}
+	p := &pendingCall{id: cl.next.Add(1), reply: make(chan response, 0)}
 	go awaitResponse(p)
 	return p
 }

@@ -19,7 +19,7 @@
 #   native      corpus_native_bytes (C memory held)
 #   goroutines  runtime.NumGoroutine()
 # then min and max of RSS and HeapAlloc, and the mean goroutine count.  The samples stay in $MEASURE_DIR (default: a temp directory,
-# removed) as samples.tsv; the program's output as out.txt.  Needs curl, jq and ps.
+# removed) as samples.tsv; the program's output as out.txt.  Needs curl, jq, ps and bc.
 set -euo pipefail
 
 if [ $# -lt 4 ]; then

@@ -9,7 +9,7 @@
 # clean.  Set CONFIGURE_FLAGS to pass extra ./configure options (e.g. --enable-sanitizers).
 set -eu
 
-PACKAGES="build-essential autoconf automake pkg-config
+PACKAGES="build-essential autoconf automake libtool pkg-config
   libproc2-dev libmicrohttpd-dev libsqlite3-dev libsystemd-dev libcurl4-openssl-dev
   libjansson-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libcmocka-dev
   golang-go jq curl procps caddy"

@@ -88,6 +88,11 @@ enum {
     OPT_HEAP_GC,
     OPT_GOROUTINES,
     OPT_LIMIT,
+    OPT_ALL,
+    OPT_DETECT_WINDOW,
+    OPT_MIN_GROWTH,
+    OPT_MIN_RELATIVE_GROWTH,
+    OPT_MIN_GOROUTINE_GROWTH,
 };
 
 /* Accepted before and after the command, so "memwatchctl list --json" works too. */
@@ -115,7 +120,7 @@ static const char usage_text[] =
     "                      Go runtime statistics and profiles the process serves at URL\n"
     "  remove NAME         stop sampling NAME and forget its target\n"
     "  list                all targets with state, RSS, PSS, Go runtime and last sample\n"
-    "  show NAME           one target in detail, with its Go runtime and memory breakdown\n"
+    "  show NAME           one target in detail: verdict, alerts, Go runtime, breakdown\n"
     "  breakdown NAME [--since DUR]\n"
     "                      what the RSS is made of; --since adds how each part changed\n"
     "  diff NAME [--since DUR | --from T] [--until T] [--goroutines] [--limit N]\n"
@@ -124,6 +129,9 @@ static const char usage_text[] =
     "  series NAME METRIC [--since DUR | --from T] [--until T] [--step DUR]\n"
     "                      stored values of METRIC (e.g. rss_bytes, pss_bytes, threads), by\n"
     "                      default for the last hour; --step aggregates to min/avg/max\n"
+    "  alerts [NAME] [--all]\n"
+    "                      pending and firing leak alerts (of NAME), with their culprits;\n"
+    "                      --all adds the resolved ones of the last 30 days\n"
     "  health              daemon version, uptime and number of targets\n"
     "  help [COMMAND]      this text, or one command's synopsis\n"
     "\n"
@@ -145,6 +153,12 @@ static const char usage_text[] =
     "  --heap-gc           have the process collect garbage before each heap profile, so the\n"
     "                      profile is current, not as of the last GC (each costs a full GC)\n"
     "Without them the daemon's defaults apply.\n"
+    "\n"
+    "Leak detection options of add (default: the daemon's [detect] settings):\n"
+    "  --detect-window DUR judge growth over this much history (default 30m)\n"
+    "  --min-growth SIZE   growth under SIZE an hour is never a leak (default 4MiB)\n"
+    "  --min-relative-growth PCT  nor under PCT percent of the level an hour (default 2)\n"
+    "  --min-goroutine-growth N   nor fewer than N more goroutines an hour (default 50)\n"
     "\n"
     "DUR is 1500ms, 10s, 5m, 24h, 30d, 1h30m or a number of seconds.  T is unix seconds, 'now',\n"
     "-DUR (that long ago) or local time 'YYYY-MM-DD HH:MM[:SS]'.\n"
@@ -424,6 +438,7 @@ static const struct add_field {
     {OPT_HEAP_PATH, "--heap-path", "heap_path", true, true, "/debug/pprof/heap"},
     {OPT_GOROUTINE_PATH, "--goroutine-path", "goroutine_path", true, true,
      "/debug/pprof/goroutine"},
+    {OPT_DETECT_WINDOW, "--detect-window", "detect_window", false, false, "2h or 90m"},
 };
 #define ADD_FIELD_COUNT (sizeof(add_fields) / sizeof(add_fields[0]))
 
@@ -495,8 +510,15 @@ static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, cha
         {"runtime-interval", required_argument, NULL, OPT_RUNTIME_INTERVAL},
         {"profile-interval", required_argument, NULL, OPT_PROFILE_INTERVAL},
         {"heap-gc", no_argument, NULL, OPT_HEAP_GC},
+        {"detect-window", required_argument, NULL, OPT_DETECT_WINDOW},
+        {"min-growth", required_argument, NULL, OPT_MIN_GROWTH},
+        {"min-relative-growth", required_argument, NULL, OPT_MIN_RELATIVE_GROWTH},
+        {"min-goroutine-growth", required_argument, NULL, OPT_MIN_GOROUTINE_GROWTH},
         {NULL, 0, NULL, 0},
     };
+    const char *min_growth = NULL;
+    int64_t min_relative = -1, min_goroutines = -1;
+    uint64_t bytes;
     const char *match = NULL, *endpoint = NULL, *name, *state;
     const char *values[ADD_FIELD_COUNT] = {NULL};
     bool cmdline = false, have_pid = false, heap_gc = false;
@@ -524,6 +546,22 @@ static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, cha
             endpoint = optarg;
             break;
         case OPT_HEAP_GC: heap_gc = true; break;
+        case OPT_MIN_GROWTH:
+            if (parse_size_bytes(optarg, &bytes) != 0)
+                return usage_error(cmd, "--min-growth needs bytes an hour such as 16MiB, not \"%s\"",
+                                   optarg);
+            min_growth = optarg;
+            break;
+        case OPT_MIN_RELATIVE_GROWTH:
+            if (parse_int64(optarg, 0, 1000, &min_relative) != 0)
+                return usage_error(cmd, "--min-relative-growth needs a percentage an hour "
+                                        "(0-1000), not \"%s\"", optarg);
+            break;
+        case OPT_MIN_GOROUTINE_GROWTH:
+            if (parse_int64(optarg, 0, 1000000000, &min_goroutines) != 0)
+                return usage_error(cmd, "--min-goroutine-growth needs goroutines an hour, "
+                                        "not \"%s\"", optarg);
+            break;
         default:
             for (i = 0; i < ADD_FIELD_COUNT && add_fields[i].opt != c; i++)
                 ;
@@ -587,6 +625,13 @@ static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, cha
             (void)json_object_set_new(body, add_fields[i].field, json_string(values[i]));
     if (heap_gc)
         (void)json_object_set_new(body, "heap_gc", json_true());
+    if (min_growth != NULL)
+        (void)json_object_set_new(body, "detect_min_growth", json_string(min_growth));
+    if (min_relative >= 0)
+        (void)json_object_set_new(body, "detect_min_relative_growth", json_integer(min_relative));
+    if (min_goroutines >= 0)
+        (void)json_object_set_new(body, "detect_min_goroutine_growth",
+                                  json_integer(min_goroutines));
 
     ret = ctl_request(ctl, "POST", API_TARGETS, body, &answer);
     json_decref(body);
@@ -683,6 +728,65 @@ static int show_breakdown(struct ctl *ctl, const char *name)
     return ret;
 }
 
+/* The end of `show`: the target's pending and firing alerts, if any. */
+static int show_alerts(struct ctl *ctl, const char *name)
+{
+    char *path = target_path(ctl, name, "/alerts");
+    json_t *answer, *alerts;
+    int ret = ctl_request(ctl, "GET", path, NULL, &answer);
+
+    free(path);
+    alerts = json_object_get(answer, "alerts");
+    if (ret == CTL_EXIT_OK && json_array_size(alerts) > 0) {
+        putchar('\n');
+        render_alerts(stdout, alerts, now_wall_ms());
+    }
+    json_decref(answer);
+    return ret;
+}
+
+static int cmd_alerts(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONG_OPTIONS,
+        {"all", no_argument, NULL, OPT_ALL},
+        {NULL, 0, NULL, 0},
+    };
+    bool all = false;
+    int c, stop = -1, ret;
+    char *path;
+    json_t *answer, *alerts;
+
+    while ((c = next_option(ctl, cmd, argc, argv, ":h", longopts, &stop)) != -1)
+        if (c == OPT_ALL)
+            all = true;
+    if (stop >= 0)
+        return stop;
+    if (argc - optind > 1)
+        return usage_error(cmd, "alerts takes at most one target NAME");
+    if (argc - optind == 1 && (ret = check_target_name(cmd, argv[optind])) >= 0)
+        return ret;
+    if ((ret = ctl_connect(ctl)) != CTL_EXIT_OK)
+        return ret;
+    if (argc - optind == 1)
+        path = target_path(ctl, argv[optind], all ? "/alerts?all=1" : "/alerts");
+    else
+        path = xstrdup(all ? API_ALERTS "?all=1" : API_ALERTS);
+    ret = ctl_request(ctl, "GET", path, NULL, &answer);
+    free(path);
+    if (ret == CTL_EXIT_OK && !ctl->json) {
+        alerts = json_object_get(answer, "alerts");
+        if (json_is_array(alerts)) {
+            render_alerts(stdout, alerts, now_wall_ms());
+        } else {
+            fprintf(stderr, "memwatchctl: the answer has no \"alerts\" list; is it memwatchd?\n");
+            ret = CTL_EXIT_DAEMON;
+        }
+    }
+    json_decref(answer);
+    return ret;
+}
+
 static int cmd_show(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
 {
     json_t *answer;
@@ -701,7 +805,8 @@ static int cmd_show(struct ctl *ctl, const struct ctl_command *cmd, int argc, ch
     /* --json stays one JSON document, the target's; `breakdown --json` has the rest. */
     if (ret == CTL_EXIT_OK && !ctl->json) {
         render_target(stdout, answer, now_wall_ms());
-        if (json_is_object(json_object_get(answer, "runtime")))
+        ret = show_alerts(ctl, argv[optind]);
+        if (ret == CTL_EXIT_OK && json_is_object(json_object_get(answer, "runtime")))
             ret = show_breakdown(ctl, argv[optind]);
     }
     json_decref(answer);
@@ -987,7 +1092,8 @@ static const struct ctl_command ctl_commands[] = {
      "NAME (--pid N | --match REGEX [--cmdline]) [--interval DUR] "
      "[--smaps-interval DUR] [--endpoint URL [--vars-path P] [--metrics-path P] "
      "[--heap-path P] [--goroutine-path P] [--runtime-interval DUR] [--profile-interval DUR] "
-     "[--heap-gc]]",
+     "[--heap-gc]] [--detect-window DUR] [--min-growth SIZE] [--min-relative-growth PCT] "
+     "[--min-goroutine-growth N]",
      cmd_add},
     {"remove", "NAME", cmd_remove},
     {"list", "", cmd_list},
@@ -995,6 +1101,7 @@ static const struct ctl_command ctl_commands[] = {
     {"breakdown", "NAME [--since DUR]", cmd_breakdown},
     {"diff", "NAME [--since DUR | --from T] [--until T] [--goroutines] [--limit N]", cmd_diff},
     {"series", "NAME METRIC [--since DUR | --from T] [--until T] [--step DUR]", cmd_series},
+    {"alerts", "[NAME] [--all]", cmd_alerts},
     {"health", "", cmd_health},
     {"help", "[COMMAND]", cmd_help},
 };

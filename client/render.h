@@ -45,4 +45,8 @@ void render_health(FILE *out, json_t *health);
 /* s with every control character replaced by '?'; free() the result.  NULL gives "-". */
 char *render_clean(const char *s);
 
+/* render_alert.c: `alerts` (an array of alert objects) and one alert. */
+void render_alerts(FILE *out, json_t *alerts, int64_t now_ms);
+void render_alert(FILE *out, json_t *alert, int64_t now_ms);
+
 #endif

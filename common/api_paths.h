@@ -2,7 +2,8 @@
  * paths of its REST API.  JSON field names are documented in README.md ("REST API").
  *
  * API history:
- *   v1 (0.1.0) health, targets (list/add/get/delete), series. */
+ *   v1 (0.1.0) health, targets (list/add/get/delete), series.
+ *   v1 (0.2.0) runtime, breakdown, heap/goroutine diffs, verdict, alerts, alert profiles. */
 #ifndef MEMWATCH_API_PATHS_H
 #define MEMWATCH_API_PATHS_H
 
@@ -14,6 +15,7 @@
 #define API_PREFIX                "/api/v1"
 #define API_HEALTH                API_PREFIX "/health"
 #define API_TARGETS               API_PREFIX "/targets"
+#define API_ALERTS                API_PREFIX "/alerts"
 /* API_TARGETS "/{name}" and API_TARGETS "/{name}/series?metric=..&from=..&to=..&step=.." */
 
 /* Request bodies larger than this are refused with 413. */

@@ -140,9 +140,13 @@ void alert_summarize(struct alert *a)
     const char *verb = a->state == ALERT_RESOLVED ? "was leaking"
                        : a->state == ALERT_PENDING ? "may be leaking"
                                                    : "is leaking";
-    if (a->state == ALERT_RESOLVED)
-        snprintf(text, sizeof text, "%s %s %s (%s%s); it has stopped growing.", a->target, verb,
-                 kind_words(a->kind), rate, where);
+    if (a->state == ALERT_RESOLVED && !a->fired_ms)
+        snprintf(text, sizeof text, "%s showed growth in %s (%s) that was not confirmed; %s.",
+                 a->target, kind_words(a->kind), rate, a->reason[0] ? a->reason : "it stopped");
+    else if (a->state == ALERT_RESOLVED)
+        snprintf(text, sizeof text, "%s %s %s (%s%s); %s.", a->target, verb,
+                 kind_words(a->kind), rate, where,
+                 a->reason[0] ? a->reason : "it has stopped growing");
     else
         snprintf(text, sizeof text, "%s %s %s: %s%s%s.", a->target, verb, kind_words(a->kind),
                  rate, where, eta);

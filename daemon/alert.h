@@ -50,6 +50,8 @@ struct alert {
     size_t n_culprits;
     struct alert_culprit culprits[ALERT_MAX_CULPRITS];  /* largest growth first */
     int n_profiles;                 /* 0 or 2: heap profiles kept (base, now) */
+    char reason[64];                /* why it resolved when not by calming down ("the
+                                     * process exited"); only in the summary once written */
 };
 
 /* The alert as JSON: target, kind, state, since (Unix seconds), started, fired, resolved,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "api.h"
 #include "api_internal.h"
 #include "gorun.h"
@@ -26,7 +27,7 @@
 #define MAX_POINTS 200000
 
 struct api *api_new(struct targets *ts, struct store *st, struct gorun *gr, struct profstore *ps,
-                    struct leakwatch *lw)
+                    struct leakwatch *lw, struct alerts *ab)
 {
     struct api *api = xcalloc(1, sizeof *api);
     api->ts = ts;
@@ -34,6 +35,7 @@ struct api *api_new(struct targets *ts, struct store *st, struct gorun *gr, stru
     api->gr = gr;
     api->ps = ps;
     api->lw = lw;
+    api->ab = ab;
     api->started_mono_ms = now_mono_ms();
     return api;
 }
@@ -141,6 +143,7 @@ static json_t *target_json(struct api *api, const struct target *t)
     if (rt)
         json_object_set_new(o, "runtime", rt);
     json_object_set_new(o, "verdict", api_verdict_json(api, t));
+    json_object_set_new(o, "detect", api_detect_json(api, t));
     return o;
 }
 
@@ -199,7 +202,8 @@ static void handle_add(struct api *api, const struct http_request *req, struct h
         static const char *const known[] = {
             "name", "pid", "match", "cmdline", "interval", "smaps_interval", "endpoint",
             "vars_path", "heap_path", "goroutine_path", "metrics_path", "runtime_interval",
-            "profile_interval", "heap_gc",
+            "profile_interval", "heap_gc", "detect_window", "detect_min_growth",
+            "detect_min_relative_growth", "detect_min_goroutine_growth",
         };
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -208,7 +212,8 @@ static void handle_add(struct api *api, const struct http_request *req, struct h
             api_reply_error(r, 400, "unknown field \"%.64s\"; known: name, pid, match, cmdline, "
                             "interval, smaps_interval, endpoint, vars_path, heap_path, "
                             "goroutine_path, metrics_path, runtime_interval, profile_interval, "
-                            "heap_gc", key);
+                            "heap_gc, detect_window, detect_min_growth, "
+                            "detect_min_relative_growth, detect_min_goroutine_growth", key);
             goto out;
         }
     }
@@ -263,7 +268,7 @@ static void handle_add(struct api *api, const struct http_request *req, struct h
         api_reply_error(r, 400, "\"smaps_interval\" must be a duration like \"30s\"");
         goto out;
     }
-    if (api_parse_go_fields(doc, &rec, r) < 0)
+    if (api_parse_go_fields(doc, &rec, r) < 0 || api_parse_detect_fields(doc, &rec, r) < 0)
         goto out;
     char *err = NULL;
     int rc = targets_add(api->ts, &rec, &err);
@@ -438,6 +443,16 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *r)
             { reply_method(r, "GET"); return; }
         { handle_health(api, r); return; }
     }
+    if (strcmp(path, API_ALERTS) == 0 || strcmp(path, API_ALERTS "/") == 0) {
+        if (!get)
+            { reply_method(r, "GET"); return; }
+        { api_handle_alerts(api, req, NULL, r); return; }
+    }
+    if (strncmp(path, API_ALERTS "/", strlen(API_ALERTS) + 1) == 0) {
+        if (!get)
+            { reply_method(r, "GET"); return; }
+        { api_handle_alert_path(api, path + strlen(API_ALERTS) + 1, r); return; }
+    }
     if (strcmp(path, API_TARGETS) == 0 || strcmp(path, API_TARGETS "/") == 0) {
         if (get)
             { handle_list(api, r); return; }
@@ -471,6 +486,7 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *r)
                 if (rc == 0) {
                     gorun_forget(api->gr, id);
                     leakwatch_forget(api->lw, id);
+                    alerts_forget_target(api->ab, id);
                 }
                 if (rc < 0)
                     { api_reply_error(r, 500, "cannot remove target \"%s\": %s", name,
@@ -488,6 +504,13 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *r)
             json_object_set_new(v, "target", json_string(target_record(t)->name));
             api_reply_json(r, 200, v);
             return;
+        }
+        if (strcmp(slash, "/alerts") == 0) {
+            if (!get)
+                { reply_method(r, "GET"); return; }
+            if (!t)
+                { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
+            { api_handle_alerts(api, req, t, r); return; }
         }
         if (strcmp(slash, "/breakdown") == 0 || strcmp(slash, "/heap/diff") == 0 ||
             strcmp(slash, "/goroutines/diff") == 0) {

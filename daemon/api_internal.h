@@ -16,6 +16,7 @@ struct store;
 struct gorun;
 struct profstore;
 struct leakwatch;
+struct alerts;
 
 struct api {
     struct targets *ts;
@@ -23,6 +24,7 @@ struct api {
     struct gorun *gr;
     struct profstore *ps;
     struct leakwatch *lw;
+    struct alerts *ab;
     int64_t started_mono_ms;
 };
 
@@ -50,5 +52,17 @@ void api_handle_breakdown(struct api *api, const struct http_request *req, struc
                           struct http_reply *r);
 void api_handle_profile_diff(struct api *api, const struct http_request *req, struct target *t,
                              enum pprof_kind kind, struct http_reply *r);
+
+/* api_alerts.c */
+/* GET /api/v1/alerts (t NULL) or /api/v1/targets/{name}/alerts. */
+void api_handle_alerts(struct api *api, const struct http_request *req, const struct target *t,
+                       struct http_reply *r);
+/* Reads detect_window, detect_min_growth, detect_min_relative_growth and
+ * detect_min_goroutine_growth from a POST body: 0 or 400 sent. */
+int api_parse_detect_fields(json_t *doc, struct target_record *rec, struct http_reply *r);
+/* The target's detection settings in effect: {"window", "min_growth_bytes_per_hour", ...}. */
+json_t *api_detect_json(struct api *api, const struct target *t);
+/* GET /api/v1/alerts/{rest}. */
+void api_handle_alert_path(struct api *api, const char *rest, struct http_reply *r);
 
 #endif

@@ -71,6 +71,15 @@ static const struct conf_key keys[] = {
       "Leak detection judges each signal's trend over this much of its history (default 30m)." },
     { "detect", "min_history", CT_DURATION, OFF(detect_min_history_ms), 10 * 1000, 7 * DAY_MS,
       "A target is 'warming' until it has this much history (default 10m)." },
+    { "detect", "min_growth", CT_SIZE, OFF(detect_min_growth), 0, 1LL << 50,
+      "Growth below this many bytes an hour is never a leak (heap, non-Go memory, RSS)." },
+    { "detect", "min_relative_growth", CT_INT, OFF(detect_min_relative_growth), 0, 1000,
+      "...nor growth below this percentage of the current level an hour." },
+    { "detect", "min_goroutine_growth", CT_INT, OFF(detect_min_goroutine_growth), 0, 1000000000,
+      "Goroutines: fewer than this many more an hour is never a leak." },
+    { "detect", "confirm", CT_DURATION, OFF(detect_confirm_ms), 0, DAY_MS,
+      "A leak is confirmed (verdict 'leaking', alert firing) after 3 growing judgements\n"
+      "# in a row spanning at least this long; before that it is 'suspect' (pending)." },
     { "detect", "speed", CT_INT, OFF(detect_speed), 1, 1000,
       "Divides every detection duration (window, history, confirmation, judge interval):\n"
       "# for tests that run workloads this many times faster. Keep 1 in production." },
@@ -103,6 +112,11 @@ void conf_defaults(struct mw_config *cfg)
     cfg->detect_speed = 1;
     cfg->detect_window_ms = 30 * 60 * 1000;
     cfg->detect_min_history_ms = 10 * 60 * 1000;
+    /* detect.h's production defaults, repeated so that --check-config prints them. */
+    cfg->detect_min_growth = 4 << 20;
+    cfg->detect_min_relative_growth = 2;
+    cfg->detect_min_goroutine_growth = 50;
+    cfg->detect_confirm_ms = 5 * 60 * 1000;
     cfg->max_body_bytes = API_MAX_BODY_DEFAULT;
     cfg->max_connections = 64;
     cfg->connection_timeout_ms = 10 * 1000;

@@ -35,6 +35,10 @@ struct mw_config {
     int64_t detect_speed;               /* divides every detection duration (tests) */
     int64_t detect_window_ms;           /* 0 = detect.h's default */
     int64_t detect_min_history_ms;      /* 0 = default */
+    uint64_t detect_min_growth;         /* bytes an hour */
+    int64_t detect_min_relative_growth; /* percent of the level an hour */
+    int64_t detect_min_goroutine_growth;/* goroutines an hour */
+    int64_t detect_confirm_ms;          /* growing judgements must span this to confirm */
     /* [api] */
     uint64_t max_body_bytes;
     int64_t max_connections;

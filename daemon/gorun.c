@@ -47,7 +47,15 @@ struct gorun {
     struct gorun_config cfg;
     struct gotarget **v;        /* sorted by id */
     size_t n, cap;
+    gorun_heap_sink_fn heap_sink;
+    void *heap_sink_arg;
 };
+
+void gorun_set_heap_sink(struct gorun *g, gorun_heap_sink_fn fn, void *arg)
+{
+    g->heap_sink = fn;
+    g->heap_sink_arg = arg;
+}
 
 int gorun_open(struct store *st, struct profstore *ps, const struct scrape_limits *limits,
                const struct gorun_config *cfg, struct gorun **out)
@@ -345,6 +353,8 @@ static void handle(struct gorun *g, struct gotarget *gt, const struct target *t,
         record_non_go(g, gt, t, r->started_wall_ms);
         break;
     case SCRAPE_HEAP:
+        if (r->profile && r->raw && g->heap_sink)
+            g->heap_sink(g->heap_sink_arg, gt->id, r->started_wall_ms, r->raw, r->raw_len);
         if (r->profile && g->ps &&
             profstore_add(g->ps, gt->id, PPROF_HEAP, r->started_wall_ms, r->profile) < 0)
             log_warn("target %lld: cannot store a heap profile: %s", (long long)gt->id,

@@ -14,6 +14,7 @@
 #define MEMWATCH_GORUN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "gostats.h"
@@ -53,6 +54,10 @@ int64_t gorun_tick(struct gorun *g, struct targets *ts, int64_t now_mono_ms);
 int gorun_event_fd(const struct gorun *g);
 /* Takes every result the scraper has ready and records it. */
 void gorun_collect(struct gorun *g, struct targets *ts);
+/* Hands every heap profile, as the target served it, to fn (alerts.h keeps a few). */
+typedef void (*gorun_heap_sink_fn)(void *arg, int64_t target_id, int64_t ts_ms,
+                                   const uint8_t *raw, size_t len);
+void gorun_set_heap_sink(struct gorun *g, gorun_heap_sink_fn fn, void *arg);
 /* Drops a removed target's state and profiles. */
 void gorun_forget(struct gorun *g, int64_t target_id);
 

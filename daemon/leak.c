@@ -40,27 +40,49 @@ struct leakwatch {
     double *val_buf;
     size_t buf_len, buf_cap;
     double mem_total;                       /* bytes, from /proc/meminfo */
+    leakwatch_observer_fn observer;
+    void *observer_arg;
 };
+
+void leakwatch_set_observer(struct leakwatch *lw, leakwatch_observer_fn fn, void *arg)
+{
+    lw->observer = fn;
+    lw->observer_arg = arg;
+}
 
 const char *leak_kind_name(enum leak_kind k)
 {
     return (unsigned)k < LEAK_KIND_COUNT ? signals[k].name : "?";
 }
 
-void leakwatch_config_default(struct leakwatch_config *cfg, double speed)
+void leakwatch_config_default(struct leakwatch_config *cfg)
 {
     detect_params_default(&cfg->bytes);
     cfg->counts = cfg->bytes;
     /* Goroutines are counted, not weighed: 50 more an hour is material. */
     cfg->counts.min_growth_per_hour = 50;
     cfg->judge_interval_ms = 30 * 1000;
-    if (speed > 1) {
-        detect_params_speed(&cfg->bytes, speed);
-        detect_params_speed(&cfg->counts, speed);
-        cfg->judge_interval_ms = (int64_t)(cfg->judge_interval_ms / speed);
-        if (cfg->judge_interval_ms < 1000)
-            cfg->judge_interval_ms = 1000;
+    cfg->speed = 1;
+}
+
+void leakwatch_target_params(const struct leakwatch_config *cfg, const struct target_record *rec,
+                             enum leak_kind k, struct detect_params *out)
+{
+    *out = k == LEAK_GOROUTINE ? cfg->counts : cfg->bytes;
+    if (rec && rec->detect_window_ms > 0) {
+        out->window_ms = rec->detect_window_ms;
+        /* A window shorter than the warm-up would judge nothing until the warm-up ends. */
+        if (out->min_history_ms > out->window_ms)
+            out->min_history_ms = out->window_ms;
     }
+    if (rec && k == LEAK_GOROUTINE && rec->detect_min_goroutine_growth > 0)
+        out->min_growth_per_hour = rec->detect_min_goroutine_growth;
+    if (rec && k != LEAK_GOROUTINE && rec->detect_min_growth > 0)
+        out->min_growth_per_hour = rec->detect_min_growth;
+    if (rec && k != LEAK_GOROUTINE && rec->detect_min_relative_growth > 0)
+        out->min_relative_growth_per_hour = rec->detect_min_relative_growth;
+    if (cfg->speed > 1)
+        detect_params_speed(out, cfg->speed);
 }
 
 static double read_mem_total(void)
@@ -77,11 +99,26 @@ static double read_mem_total(void)
     return kib * 1024;
 }
 
+const struct leakwatch_config *leakwatch_get_config(const struct leakwatch *lw)
+{
+    return &lw->cfg;
+}
+
+void leakwatch_set_config(struct leakwatch *lw, const struct leakwatch_config *cfg)
+{
+    lw->cfg = *cfg;
+    if (cfg->speed > 1) {
+        lw->cfg.judge_interval_ms = (int64_t)((double)cfg->judge_interval_ms / cfg->speed);
+        if (lw->cfg.judge_interval_ms < 1000)
+            lw->cfg.judge_interval_ms = 1000;
+    }
+}
+
 int leakwatch_open(struct store *st, const struct leakwatch_config *cfg, struct leakwatch **out)
 {
     struct leakwatch *lw = xcalloc(1, sizeof *lw);
     lw->st = st;
-    lw->cfg = *cfg;
+    leakwatch_set_config(lw, cfg);
     lw->mem_total = read_mem_total();
     *out = lw;
     return 0;
@@ -162,10 +199,12 @@ static int collect(void *arg, const struct store_point *p)
 }
 
 /* Judges one signal of one target; NULL trend when there is nothing to judge. */
-static void judge_signal(struct leakwatch *lw, struct leaktarget *lt, enum leak_kind k,
-                         int64_t now_wall)
+static void judge_signal(struct leakwatch *lw, struct leaktarget *lt,
+                         const struct target_record *rec, enum leak_kind k, int64_t now_wall)
 {
-    const struct detect_params *p = k == LEAK_GOROUTINE ? &lw->cfg.counts : &lw->cfg.bytes;
+    struct detect_params params;
+    const struct detect_params *p = &params;
+    leakwatch_target_params(&lw->cfg, rec, k, &params);
     const struct metric_info *mi = metric_info(signals[k].metric);
     struct store_series *s = store_series_find(lw->st, lt->id, mi->name);
     if (!s)
@@ -195,13 +234,20 @@ static int rank(enum detect_state s)
 
 static void decide(struct leakwatch *lw, struct leaktarget *lt, const struct target *t)
 {
+    /* Ties go to the earlier kind here.  Goroutines first: leaked goroutines keep what
+     * they reference, so a goroutine leak grows the heap too, and the heap is then the
+     * symptom; a Go signal before RSS, since it names the leak better. */
+    static const enum leak_kind preference[LEAK_KIND_COUNT] = { LEAK_GOROUTINE, LEAK_HEAP,
+                                                                 LEAK_NON_GO, LEAK_RSS };
     int best = -1;
     for (int k = 0; k < LEAK_KIND_COUNT; k++) {
         lt->verdict.signal_state[k] = lt->det[k].state;
         lt->verdict.signal_seen[k] = lt->det[k].first_ms != 0;
+    }
+    for (int i = 0; i < LEAK_KIND_COUNT; i++) {
+        int k = (int)preference[i];
         if (!lt->verdict.signal_seen[k])
             continue;   /* never had data */
-        /* Ties go to the earlier kind: a Go signal names the leak better than RSS. */
         if (best < 0 || rank(lt->det[k].state) > rank(lt->det[best].state))
             best = k;
     }
@@ -216,10 +262,12 @@ static void decide(struct leakwatch *lw, struct leaktarget *lt, const struct tar
      * is already suspect names the kind: RSS grows because that does. */
     int named = best;
     if (best == LEAK_RSS)
-        for (int k = 0; k < LEAK_RSS; k++)
+        for (int i = 0; i < LEAK_RSS; i++) {
+            int k = (int)preference[i];
             if (lt->verdict.signal_seen[k] && rank(lt->det[k].state) >= rank(DETECT_SUSPECT) &&
                 (named == LEAK_RSS || rank(lt->det[k].state) > rank(lt->det[named].state)))
                 named = k;
+        }
     best = named;
     v->kind = (enum leak_kind)best;
     v->since_ms = lt->det[best].since_ms;
@@ -253,15 +301,22 @@ int64_t leakwatch_tick(struct leakwatch *lw, struct targets *ts, int64_t now_mon
         struct target *t = targets_at(ts, i);
         const struct target_record *rec = target_record(t);
         struct leaktarget *lt = find_or_add(lw, rec->id);
-        if (rec->state == TARGET_GONE || now_mono < lt->next_due) {
-            if (lt->next_due < next && rec->state != TARGET_GONE)
+        if (now_mono < lt->next_due) {
+            if (lt->next_due < next)
                 next = lt->next_due;
             continue;
         }
-        for (int k = 0; k < LEAK_KIND_COUNT; k++)
-            judge_signal(lw, lt, (enum leak_kind)k, now_wall);
-        decide(lw, lt, t);
         lt->next_due = now_mono + lw->cfg.judge_interval_ms;
+        if (rec->state == TARGET_GONE) {
+            if (lw->observer)
+                lw->observer(lw->observer_arg, t, NULL, now_wall);
+            continue;
+        }
+        for (int k = 0; k < LEAK_KIND_COUNT; k++)
+            judge_signal(lw, lt, rec, (enum leak_kind)k, now_wall);
+        decide(lw, lt, t);
+        if (lw->observer)
+            lw->observer(lw->observer_arg, t, &lt->verdict, now_wall);
     }
     return next;
 }

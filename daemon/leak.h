@@ -8,7 +8,8 @@
  *   non_go     memory outside the Go runtime (go_non_go_bytes, recorded with each scrape);
  *   rss        resident memory, for any process.
  * A target's verdict is its most advanced signal's (leaking > suspect > ok > warming); the
- * Go signals are preferred over rss when both say the same, since they name the kind. */
+ * Go signals are preferred over rss when both say the same, since they name the kind, and
+ * goroutine over heap (leaked goroutines grow the heap with what they hold). */
 #ifndef MEMWATCH_LEAK_H
 #define MEMWATCH_LEAK_H
 
@@ -39,16 +40,34 @@ struct leakwatch_config {
     struct detect_params bytes;         /* heap, non_go, rss */
     struct detect_params counts;        /* goroutines */
     int64_t judge_interval_ms;          /* default 30 s */
+    double speed;                       /* > 1 in tests: detect_params_speed() is applied to
+                                         * each target's parameters, the judge interval is
+                                         * divided by it (but stays >= 1 s) */
 };
 
-void leakwatch_config_default(struct leakwatch_config *cfg, double speed);
+const struct leakwatch_config *leakwatch_get_config(const struct leakwatch *lw);
+/* Production defaults (speed 1). */
+void leakwatch_config_default(struct leakwatch_config *cfg);
+/* A target's own parameters for a signal: the configuration's, with the target's
+ * detect_* overrides, then sped up. */
+struct target_record;
+void leakwatch_target_params(const struct leakwatch_config *cfg, const struct target_record *rec,
+                             enum leak_kind k, struct detect_params *out);
 int leakwatch_open(struct store *st, const struct leakwatch_config *cfg, struct leakwatch **out);
 void leakwatch_close(struct leakwatch *lw);
+/* New parameters (a config reload); the detectors keep their state. */
+void leakwatch_set_config(struct leakwatch *lw, const struct leakwatch_config *cfg);
 /* Judges the targets that are due.  Returns the monotonic time of the next judgement. */
 int64_t leakwatch_tick(struct leakwatch *lw, struct targets *ts, int64_t now_mono_ms,
                        int64_t now_wall_ms);
 /* The current verdict of a target (a warming one if never judged). */
 void leakwatch_verdict(const struct leakwatch *lw, int64_t target_id, struct leak_verdict *out);
 void leakwatch_forget(struct leakwatch *lw, int64_t target_id);
+/* Calls fn after every judgement of a target with its verdict, and every judge interval
+ * for a target whose process is gone with a NULL verdict (alerts.h follows them). */
+struct target;
+typedef void (*leakwatch_observer_fn)(void *arg, const struct target *t,
+                                      const struct leak_verdict *v, int64_t now_wall_ms);
+void leakwatch_set_observer(struct leakwatch *lw, leakwatch_observer_fn fn, void *arg);
 
 #endif

@@ -20,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "api.h"
 #include "conf.h"
 #include "http.h"
@@ -132,21 +133,32 @@ static struct gorun_config gorun_config_of(const struct mw_config *cfg)
 static struct leakwatch_config leakwatch_config_of(const struct mw_config *cfg)
 {
     struct leakwatch_config lc;
-    leakwatch_config_default(&lc, 1);
+    leakwatch_config_default(&lc);
     lc.bytes.window_ms = lc.counts.window_ms = cfg->detect_window_ms;
     lc.bytes.min_history_ms = lc.counts.min_history_ms = cfg->detect_min_history_ms;
-    if (cfg->detect_speed > 1) {
-        detect_params_speed(&lc.bytes, (double)cfg->detect_speed);
-        detect_params_speed(&lc.counts, (double)cfg->detect_speed);
-        lc.judge_interval_ms /= cfg->detect_speed;
-        if (lc.judge_interval_ms < 1000)
-            lc.judge_interval_ms = 1000;
-    }
+    lc.bytes.min_growth_per_hour = (double)cfg->detect_min_growth;
+    lc.bytes.min_relative_growth_per_hour = (double)cfg->detect_min_relative_growth / 100.0;
+    lc.counts.min_growth_per_hour = (double)cfg->detect_min_goroutine_growth;
+    lc.bytes.confirm_ms = lc.counts.confirm_ms = cfg->detect_confirm_ms;
+    lc.speed = (double)cfg->detect_speed;
     return lc;
 }
 
+static void on_verdict(void *ab, const struct target *t, const struct leak_verdict *v,
+                       int64_t now_wall_ms)
+{
+    const struct target_record *rec = target_record(t);
+    alerts_update(ab, rec->id, rec->name, v, now_wall_ms);
+}
+
+static void on_heap_profile(void *ab, int64_t target_id, int64_t ts_ms, const uint8_t *raw,
+                            size_t len)
+{
+    alerts_note_heap_profile(ab, target_id, ts_ms, raw, len);
+}
+
 static void reload(const struct options *opt, struct mw_config *cfg, struct targets *ts,
-                   struct gorun *gr)
+                   struct gorun *gr, struct leakwatch *lw, struct alerts *ab)
 {
     struct mw_config fresh;
     char *err = NULL;
@@ -167,6 +179,9 @@ static void reload(const struct options *opt, struct mw_config *cfg, struct targ
         targets_set_config(ts, &tc);
         struct gorun_config gc = gorun_config_of(cfg);
         gorun_set_config(gr, &gc);
+        struct leakwatch_config lc = leakwatch_config_of(cfg);
+        leakwatch_set_config(lw, &lc);
+        alerts_set_window(ab, (int64_t)((double)lc.bytes.window_ms / lc.speed));
         log_info("configuration reloaded");
     }
     sd_notify(0, "READY=1");
@@ -225,6 +240,7 @@ int main(int argc, char **argv)
     struct profstore *ps = NULL;
     struct gorun *gr = NULL;
     struct leakwatch *lw = NULL;
+    struct alerts *ab = NULL;
     struct api *api = NULL;
     struct http_server *http = NULL;
 
@@ -283,8 +299,19 @@ int main(int argc, char **argv)
     gorun_open(st, ps, &slim, &gcfg, &gr);
     struct leakwatch_config lcfg = leakwatch_config_of(&cfg);
     leakwatch_open(st, &lcfg, &lw);
+    struct alerts_config acfg = {
+        .path = db_path,
+        .window_ms = (int64_t)((double)lcfg.bytes.window_ms / lcfg.speed),
+        .culprit_refresh_ms = (int64_t)(10 * 60 * 1000 / lcfg.speed),
+    };
+    if (alerts_open(&acfg, ps, gr, NULL, &ab, &err) < 0) {
+        log_err("cannot open the alerts in %s", err);
+        goto out;
+    }
+    leakwatch_set_observer(lw, on_verdict, ab);
+    gorun_set_heap_sink(gr, on_heap_profile, ab);
 
-    api = api_new(ts, st, gr, ps, lw);
+    api = api_new(ts, st, gr, ps, lw, ab);
     struct http_limits limits = {
         .max_body = (size_t)cfg.max_body_bytes,
         .max_connections = (unsigned)cfg.max_connections,
@@ -337,6 +364,7 @@ int main(int argc, char **argv)
             /* Profile thinning is cheap but not free: once an hour is plenty. */
             if (profstore_maintain(ps, wall) < 0)
                 log_warn("profile store maintenance failed: %s", profstore_errmsg(ps));
+            alerts_maintain(ab, wall);
             maintain_next = now + 3600 * 1000;
         }
         if (r < 0 && now - store_err_logged > 60 * 1000) {
@@ -374,7 +402,7 @@ int main(int argc, char **argv)
             struct signalfd_siginfo si;
             while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
                 if (si.ssi_signo == SIGHUP)
-                    reload(&opt, &cfg, ts, gr);
+                    reload(&opt, &cfg, ts, gr, lw, ab);
                 else {
                     log_info("%s: flushing and exiting", strsignal((int)si.ssi_signo));
                     running = false;
@@ -392,6 +420,7 @@ out:
     api_free(api);
     gorun_close(gr);       /* stops the scraper */
     leakwatch_close(lw);
+    alerts_close(ab);
     targets_close(ts);
     profstore_close(ps);
     store_close(st, now_wall_ms());

@@ -121,21 +121,25 @@ static const char *const stmt_sql[S_COUNT] = {
         "INSERT INTO targets(name, selector, pid, start_time_ms, pattern, match_cmdline,"
         " interval_ms, smaps_interval_ms, state, created_ms, state_changed_ms, endpoint,"
         " vars_path, heap_path, goroutine_path, metrics_path, runtime_interval_ms,"
-        " profile_interval_ms, heap_gc)"
+        " profile_interval_ms, heap_gc, detect_window_ms, detect_min_growth,"
+        " detect_min_relative_growth, detect_min_goroutine_growth)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-        " ?18, ?19)",
+        " ?18, ?19, ?20, ?21, ?22, ?23)",
     [S_TARGET_UPDATE] =
         "UPDATE targets SET selector = ?2, pid = ?3, start_time_ms = ?4, pattern = ?5,"
         " match_cmdline = ?6, interval_ms = ?7, smaps_interval_ms = ?8, state = ?9,"
         " created_ms = ?10, state_changed_ms = ?11, endpoint = ?12, vars_path = ?13,"
         " heap_path = ?14, goroutine_path = ?15, metrics_path = ?16, runtime_interval_ms = ?17,"
-        " profile_interval_ms = ?18, heap_gc = ?19 WHERE id = ?1",
+        " profile_interval_ms = ?18, heap_gc = ?19, detect_window_ms = ?20,"
+        " detect_min_growth = ?21, detect_min_relative_growth = ?22,"
+        " detect_min_goroutine_growth = ?23 WHERE id = ?1",
     [S_TARGET_DELETE] = "DELETE FROM targets WHERE id = ?1",
     [S_TARGET_ALL] =
         "SELECT id, name, selector, pid, start_time_ms, pattern, match_cmdline, interval_ms,"
         " smaps_interval_ms, state, created_ms, state_changed_ms, endpoint, vars_path,"
         " heap_path, goroutine_path, metrics_path, runtime_interval_ms, profile_interval_ms,"
-        " heap_gc FROM targets ORDER BY id",
+        " heap_gc, detect_window_ms, detect_min_growth, detect_min_relative_growth,"
+        " detect_min_goroutine_growth FROM targets ORDER BY id",
     [S_SERIES_INSERT] = "INSERT INTO series(target_id, metric) VALUES(?1, ?2)",
     [S_SERIES_ALL] = "SELECT id, target_id, metric FROM series ORDER BY id",
     [S_CHUNK_INSERT] =
@@ -735,6 +739,10 @@ static void bind_target(sqlite3_stmt *q, const struct target_record *rec)
     sqlite3_bind_int64(q, 17, rec->runtime_interval_ms);
     sqlite3_bind_int64(q, 18, rec->profile_interval_ms);
     sqlite3_bind_int(q, 19, rec->heap_gc);
+    sqlite3_bind_int64(q, 20, rec->detect_window_ms);
+    sqlite3_bind_double(q, 21, rec->detect_min_growth);
+    sqlite3_bind_double(q, 22, rec->detect_min_relative_growth);
+    sqlite3_bind_double(q, 23, rec->detect_min_goroutine_growth);
 }
 
 int store_target_add(struct store *st, struct target_record *rec)
@@ -870,6 +878,10 @@ int store_targets_load(struct store *st, int (*cb)(void *arg, const struct targe
         rec.runtime_interval_ms = sqlite3_column_int64(q, 17);
         rec.profile_interval_ms = sqlite3_column_int64(q, 18);
         rec.heap_gc = sqlite3_column_int(q, 19) != 0;
+        rec.detect_window_ms = sqlite3_column_int64(q, 20);
+        rec.detect_min_growth = sqlite3_column_double(q, 21);
+        rec.detect_min_relative_growth = sqlite3_column_double(q, 22);
+        rec.detect_min_goroutine_growth = sqlite3_column_double(q, 23);
         if (cb(arg, &rec) != 0)
             break;
     }

@@ -61,6 +61,11 @@ struct target_record {
     int64_t runtime_interval_ms;    /* 0 = the configured default */
     int64_t profile_interval_ms;    /* 0 = the configured default */
     bool heap_gc;                   /* ask for ?gc=1 (a full GC in the target) */
+    /* Leak detection (leak.h) for this target; 0 = the configuration's. */
+    int64_t detect_window_ms;
+    double detect_min_growth;           /* bytes an hour */
+    double detect_min_relative_growth;  /* fraction of the level an hour */
+    double detect_min_goroutine_growth; /* goroutines an hour */
 };
 
 /* Inserts; sets rec->id.  -EEXIST if the name is taken. */

@@ -1,0 +1,3 @@
+module memwatch/tests/receiver
+
+go 1.19

@@ -12,7 +12,6 @@
  * forgetting a target; listing with and without resolved ones. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,10 +30,10 @@
 #include "profstore.h"
 #include "store.h"
 #include "util.h"
+#include "tmpdir.h"
 
 #define MIN_MS INT64_C(60000)
 
-static char tmpdir[64];
 static int db_counter;
 static int64_t t0;      /* "now" for the tests: a real recent time, so history windows see it */
 
@@ -42,26 +41,13 @@ static int group_setup(void **state)
 {
     (void)state;
     t0 = now_wall_ms() / 1000 * 1000 - 3600 * 1000;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_alerts.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make("test_alerts");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.')
-                continue;
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    tmpdir_remove();
     return 0;
 }
 

@@ -44,6 +44,7 @@
 #include "profstore.h"
 #include "store.h"
 #include "util.h"
+#include "tmpdir.h"
 
 #define MIN_MS   INT64_C(60000)
 #define HOUR_MS  INT64_C(3600000)
@@ -74,32 +75,18 @@ int sqlite3_step(sqlite3_stmt *s)
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
 
-static char tmpdir[64];
 static int db_counter;
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_profstore.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make("test_profstore");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.')
-                continue;
-            char p[512];
-            snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    tmpdir_remove();
     return 0;
 }
 

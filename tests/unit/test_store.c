@@ -37,6 +37,7 @@
 #include "schema.h"
 #include "store.h"
 #include "util.h"
+#include "tmpdir.h"
 
 #define MIN_MS   INT64_C(60000)
 #define WIN_MS   INT64_C(600000)
@@ -46,32 +47,18 @@
 /* A 6-hour boundary (and so a window and minute boundary): 2023-11-15 00:00:00 UTC. */
 #define T6       INT64_C(1700006400000)
 
-static char tmpdir[64];
 static int db_counter;
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_store.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make("test_store");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.')
-                continue;
-            char p[512];
-            snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    tmpdir_remove();
     return 0;
 }
 

@@ -42,13 +42,12 @@ enum {
     S_MAX_ID,
     S_PURGE,            /* resolved before ? */
     S_RAW_INSERT,
-    S_RAW_DELETE,       /* by id */
-    S_RAW_DROP_LATEST,  /* a target's non-keepers (left by an earlier run) */
-    S_RAW_PRUNE,        /* a target's keepers older than ? */
+    S_RAW_PRUNE,        /* a target's raw profiles older than ? */
+    S_RAW_NEWEST,       /* a target's newest raw profile's time, at start */
     S_RAW_BASE,         /* the newest at or before ? */
     S_RAW_OLDEST,
-    S_RAW_NEWEST,
     S_KEEP_PROFILE,     /* copy a raw profile to an alert */
+    S_ADD_PROFILE,      /* store a profile as an alert's */
     S_PROFILE,          /* an alert's kept profile */
     S_NSTMT
 };
@@ -57,7 +56,8 @@ enum {
     "a.id, a.target_id, t.name, a.kind, a.state, a.started_ms, a.since_ms, a.fired_ms, "     \
     "a.resolved_ms, a.updated_ms, a.growth_per_hour, a.confidence, a.window_from_ms, "       \
     "a.window_to_ms, a.level, a.limit_bytes, a.limit_source, a.seconds_to_limit, a.summary, " \
-    "a.culprits, (SELECT count(*) FROM alert_profiles p WHERE p.alert_id = a.id)"
+    "a.culprits, (SELECT count(*) FROM alert_profiles p WHERE p.alert_id = a.id), "          \
+    "(SELECT count(*) FROM alert_profiles p WHERE p.alert_id = a.id AND p.which = 0)"
 
 static const char *const stmt_sql[S_NSTMT] = {
     [S_SAVE] =
@@ -81,19 +81,17 @@ static const char *const stmt_sql[S_NSTMT] = {
         " ORDER BY a.since_ms DESC LIMIT ?2",
     [S_MAX_ID] = "SELECT coalesce(max(id), 0) FROM alerts",
     [S_PURGE] = "DELETE FROM alerts WHERE state = 2 AND since_ms < ?1",
-    [S_RAW_INSERT] = "INSERT INTO raw_profiles (target_id, ts_ms, keeper, data)"
-                     " VALUES (?1, ?2, ?3, ?4)",
-    [S_RAW_DELETE] = "DELETE FROM raw_profiles WHERE id = ?1",
-    [S_RAW_DROP_LATEST] = "DELETE FROM raw_profiles WHERE target_id = ?1 AND keeper = 0",
+    [S_RAW_INSERT] = "INSERT INTO raw_profiles (target_id, ts_ms, data) VALUES (?1, ?2, ?3)",
     [S_RAW_PRUNE] = "DELETE FROM raw_profiles WHERE target_id = ?1 AND ts_ms < ?2",
+    [S_RAW_NEWEST] = "SELECT coalesce(max(ts_ms), 0) FROM raw_profiles WHERE target_id = ?1",
     [S_RAW_BASE] = "SELECT id, ts_ms FROM raw_profiles WHERE target_id = ?1 AND ts_ms <= ?2"
                    " ORDER BY ts_ms DESC LIMIT 1",
     [S_RAW_OLDEST] = "SELECT id, ts_ms FROM raw_profiles WHERE target_id = ?1"
                      " ORDER BY ts_ms LIMIT 1",
-    [S_RAW_NEWEST] = "SELECT id, ts_ms FROM raw_profiles WHERE target_id = ?1"
-                     " ORDER BY ts_ms DESC LIMIT 1",
     [S_KEEP_PROFILE] = "INSERT OR REPLACE INTO alert_profiles (alert_id, which, ts_ms, data)"
                        " SELECT ?1, ?2, ts_ms, data FROM raw_profiles WHERE id = ?3",
+    [S_ADD_PROFILE] = "INSERT OR REPLACE INTO alert_profiles (alert_id, which, ts_ms, data)"
+                      " VALUES (?1, ?2, ?3, ?4)",
     [S_PROFILE] = "SELECT data, ts_ms FROM alert_profiles WHERE alert_id = ?1 AND which = ?2",
 };
 
@@ -102,13 +100,13 @@ struct active {
     struct alert a;
     int64_t saved_ms;
     int64_t culprits_ms;            /* when the culprits were last computed */
+    bool awaiting_now;              /* fired with a base profile: the next one is "now" */
 };
 
 /* Per target: the rolling raw profiles. */
 struct rawkeep {
     int64_t target_id;
-    int64_t last_keeper_ms;         /* 0: none this run */
-    int64_t latest_id;              /* the newest row if it is not a keeper, else 0 */
+    int64_t newest_ms;              /* of the newest row; -1: not read from the table yet */
 };
 
 struct alerts {
@@ -221,6 +219,13 @@ static void row_to_alert(sqlite3_stmt *q, struct alert *a)
     copy_str(a->summary, sizeof a->summary, (const char *)sqlite3_column_text(q, 18));
     culprits_parse(a, (const char *)sqlite3_column_text(q, 19));
     a->n_profiles = sqlite3_column_int(q, 20) >= 2 ? 2 : 0;
+}
+
+/* A firing alert that has its base profile but not yet its "now" (a restart came between). */
+static bool row_awaits_now(sqlite3_stmt *q)
+{
+    return sqlite3_column_int(q, 4) == ALERT_FIRING && sqlite3_column_int(q, 20) == 1 &&
+           sqlite3_column_int(q, 21) == 1;
 }
 
 static int save(struct alerts *ab, struct active *ac, int64_t now)
@@ -345,6 +350,7 @@ int alerts_open(const struct alerts_config *cfg, struct profstore *ps, struct go
         ac->a = a;
         ac->saved_ms = a.updated_ms;
         ac->culprits_ms = a.updated_ms;
+        ac->awaiting_now = row_awaits_now(q);
     }
     sqlite3_reset(q);
     if (rc != SQLITE_DONE) {
@@ -490,8 +496,22 @@ static struct rawkeep *raw_get(struct alerts *ab, int64_t target_id)
     }
     memmove(&ab->raw[lo + 1], &ab->raw[lo], (ab->n_raw - lo) * sizeof *ab->raw);
     ab->n_raw++;
-    ab->raw[lo] = (struct rawkeep){ .target_id = target_id };
+    ab->raw[lo] = (struct rawkeep){ .target_id = target_id, .newest_ms = -1 };
     return &ab->raw[lo];
+}
+
+/* Stores a profile as one of an alert's two (which: 0 base, 1 now). */
+static int add_alert_profile(struct alerts *ab, int64_t alert_id, int which, int64_t ts_ms,
+                             const uint8_t *raw, size_t len)
+{
+    sqlite3_stmt *q = stmt(ab, S_ADD_PROFILE);
+    sqlite3_bind_int64(q, 1, alert_id);
+    sqlite3_bind_int(q, 2, which);
+    sqlite3_bind_int64(q, 3, ts_ms);
+    sqlite3_bind_blob(q, 4, raw, (int)len, SQLITE_STATIC);
+    int r = step_done(ab, q, "keep an alert's heap profile", ts_ms);
+    sqlite3_clear_bindings(q);
+    return r;
 }
 
 void alerts_note_heap_profile(struct alerts *ab, int64_t target_id, int64_t ts_ms,
@@ -499,35 +519,33 @@ void alerts_note_heap_profile(struct alerts *ab, int64_t target_id, int64_t ts_m
 {
     if (!ab || !raw || len == 0 || len > INT32_MAX)
         return;
+    /* A firing alert waiting for its "now" profile takes this one. */
+    struct active *ac = act_find(ab, target_id);
+    if (ac && ac->awaiting_now && ts_ms >= ac->a.fired_ms &&
+        add_alert_profile(ab, ac->a.id, 1, ts_ms, raw, len) == 0) {
+        ac->awaiting_now = false;
+        ac->a.n_profiles = 2;
+    }
     struct rawkeep *rk = raw_get(ab, target_id);
     int64_t spacing = ab->cfg.window_ms / RAW_PER_WINDOW;
     sqlite3_stmt *q;
-    if (rk->last_keeper_ms == 0) {
-        /* First profile this run: what an earlier run left as "newest" is just old now. */
-        q = stmt(ab, S_RAW_DROP_LATEST);
+    if (rk->newest_ms < 0) {
+        q = stmt(ab, S_RAW_NEWEST);     /* a restart: carry on from what is stored */
         sqlite3_bind_int64(q, 1, target_id);
-        step_done(ab, q, "drop old raw profiles", ts_ms);
+        rk->newest_ms = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+        sqlite3_reset(q);
     }
-    bool keeper = ts_ms - rk->last_keeper_ms >= spacing;
-    if (rk->latest_id) {
-        q = stmt(ab, S_RAW_DELETE);
-        sqlite3_bind_int64(q, 1, rk->latest_id);
-        step_done(ab, q, "replace a raw profile", ts_ms);
-        rk->latest_id = 0;
-    }
+    if (ts_ms - rk->newest_ms < spacing)
+        return;     /* only one every window/8 is written: the disk sees little of them */
     q = stmt(ab, S_RAW_INSERT);
     sqlite3_bind_int64(q, 1, target_id);
     sqlite3_bind_int64(q, 2, ts_ms);
-    sqlite3_bind_int(q, 3, keeper);
-    sqlite3_bind_blob(q, 4, raw, (int)len, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 3, raw, (int)len, SQLITE_STATIC);
     int r = step_done(ab, q, "keep a raw heap profile", ts_ms);
     sqlite3_clear_bindings(q);
     if (r < 0)
         return;
-    if (keeper)
-        rk->last_keeper_ms = ts_ms;
-    else
-        rk->latest_id = sqlite3_last_insert_rowid(ab->db);
+    rk->newest_ms = ts_ms;
     /* Anything older than the window (and a bit) can no longer be a window's start. */
     q = stmt(ab, S_RAW_PRUNE);
     sqlite3_bind_int64(q, 1, target_id);
@@ -551,25 +569,23 @@ static int64_t raw_pick(struct alerts *ab, int i, int64_t target_id, int64_t ts,
     return id;
 }
 
-/* Copies the window's first and newest raw profiles to the alert. */
-static void keep_evidence(struct alerts *ab, struct alert *a, int64_t now)
+/* Copies the window's first raw profile to the alert; the next profile the target serves
+ * will be its "now" (alerts_note_heap_profile): one at most a profile interval away. */
+static void keep_evidence(struct alerts *ab, struct active *ac, int64_t now)
 {
-    int64_t base_ts = 0, now_ts = 0;
+    struct alert *a = &ac->a;
+    int64_t base_ts = 0;
     int64_t base = raw_pick(ab, S_RAW_BASE, a->target_id, a->window_from_ms, &base_ts);
     if (!base)
         base = raw_pick(ab, S_RAW_OLDEST, a->target_id, 0, &base_ts);
-    int64_t newest = raw_pick(ab, S_RAW_NEWEST, a->target_id, 0, &now_ts);
-    if (!base || !newest || base == newest)
-        return;     /* no heap profiles (no endpoint, or not served), or only one */
-    for (int which = 0; which < 2; which++) {
-        sqlite3_stmt *q = stmt(ab, S_KEEP_PROFILE);
-        sqlite3_bind_int64(q, 1, a->id);
-        sqlite3_bind_int(q, 2, which);
-        sqlite3_bind_int64(q, 3, which ? newest : base);
-        if (step_done(ab, q, "keep an alert's heap profiles", now) < 0)
-            return;
-    }
-    a->n_profiles = 2;
+    if (!base)
+        return;     /* no heap profiles: no endpoint, or not served */
+    sqlite3_stmt *q = stmt(ab, S_KEEP_PROFILE);
+    sqlite3_bind_int64(q, 1, a->id);
+    sqlite3_bind_int(q, 2, 0);
+    sqlite3_bind_int64(q, 3, base);
+    if (step_done(ab, q, "keep an alert's heap profile", now) == 0)
+        ac->awaiting_now = true;
 }
 
 int alerts_profile(struct alerts *ab, int64_t alert_id, int which, uint8_t **data, size_t *len,
@@ -701,7 +717,7 @@ void alerts_update(struct alerts *ab, int64_t target_id, const char *target_name
     }
     if (fire) {
         set_state(a, ALERT_FIRING, now);
-        keep_evidence(ab, a, now);
+        keep_evidence(ab, ac, now);
     }
     alert_summarize(a);
     if (fire || kind_changed || now - ac->saved_ms >= SAVE_INTERVAL_MS)

@@ -22,9 +22,10 @@
  * wait).  non_go and rss leaks have none: Go's profiles do not see them.
  *
  * The evidence: for every target with a heap profile source, a few raw profiles (.pb.gz as
- * served) are kept rolling over the detection window (one every window/8, plus the newest);
- * when an alert fires, the one nearest the window's start and the newest are copied to the
- * alert and stay with it, for `go tool pprof -base base.pb.gz now.pb.gz`. */
+ * served) are kept rolling over the detection window (one every window/8: with a 60 s
+ * profile interval, one in four is written); when an alert fires, the one from the
+ * window's start is copied to the alert and the next profile the target serves becomes its
+ * second, for `go tool pprof -base base.pb.gz now.pb.gz`. */
 #ifndef MEMWATCH_ALERTS_H
 #define MEMWATCH_ALERTS_H
 

@@ -40,13 +40,12 @@ CREATE TABLE alert_profiles (
 );
 
 -- A rolling few raw heap profiles per target, so that when an alert fires the profile from
--- the start of its window is still at hand: one kept every so often across the detection
--- window, plus the newest.
+-- the start of its window is still at hand: one every window/8, for the window and a bit.
+-- (The alert's second profile is the next one the target serves after firing.)
 CREATE TABLE raw_profiles (
     id        INTEGER PRIMARY KEY,
     target_id INTEGER NOT NULL REFERENCES targets(id) ON DELETE CASCADE,
     ts_ms     INTEGER NOT NULL,
-    keeper    INTEGER NOT NULL,
     data      BLOB NOT NULL
 );
 CREATE INDEX raw_profiles_time ON raw_profiles (target_id, ts_ms);

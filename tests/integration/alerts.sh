@@ -69,7 +69,10 @@ ok "the summary names the target and the culprit" \
     jq -e '.summary | test("^leaky is leaking Go heap: .*main\\.\\(\\*sessionStore\\)\\.put")' \
     <<<"$A"
 
-# The evidence: both heap profiles, and pprof reads them as a base and a profile.
+# The evidence: both heap profiles (the second is the first taken after firing), and pprof
+# reads them as a base and a profile.
+has_profiles() { alert_of leaky | jq -e '.profiles.now' >/dev/null; }
+wait_for "the alert's second heap profile" 15 has_profiles
 curl -sf -o "$MW_TMP/base.pb.gz" "$MEMWATCH_SERVER/api/v1/alerts/$ID/profiles/base.pb.gz" &&
     curl -sf -o "$MW_TMP/now.pb.gz" "$MEMWATCH_SERVER/api/v1/alerts/$ID/profiles/now.pb.gz"
 ok "the two heap profiles download" test -s "$MW_TMP/now.pb.gz" -a -s "$MW_TMP/base.pb.gz"

@@ -383,6 +383,11 @@ void alerts_close(struct alerts *ab)
     free(ab);
 }
 
+void alerts_set_deliver(struct alerts *ab, struct deliver *dl)
+{
+    ab->dl = dl;
+}
+
 void alerts_set_window(struct alerts *ab, int64_t window_ms)
 {
     if (window_ms > 0)

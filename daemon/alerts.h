@@ -54,6 +54,8 @@ int alerts_open(const struct alerts_config *cfg, struct profstore *ps, struct go
                 struct deliver *dl, struct alerts **out, char **err);
 void alerts_close(struct alerts *ab);
 void alerts_set_window(struct alerts *ab, int64_t window_ms);
+/* Where firing and resolved alerts are sent from now on (NULL: nowhere). */
+void alerts_set_deliver(struct alerts *ab, struct deliver *dl);
 
 /* A judgement of a target: moves its alert along.  v NULL: the target's process is gone. */
 void alerts_update(struct alerts *ab, int64_t target_id, const char *target_name,

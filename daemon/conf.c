@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "api_paths.h"
@@ -14,18 +15,27 @@
 #include "log.h"
 #include "util.h"
 
-enum conf_type { CT_DURATION, CT_SIZE, CT_INT, CT_BOOL, CT_LOGLEVEL, CT_LISTEN, CT_PATH };
+enum conf_type {
+    CT_DURATION, CT_SIZE, CT_INT, CT_BOOL, CT_LOGLEVEL, CT_LISTEN, CT_PATH,
+    CT_URL,             /* "" or an http:// or https:// URL; max = the field's size */
+    CT_COMMAND,         /* "" or a shell command line; max = the field's size */
+    CT_FORMAT,          /* a webhook payload format, by name (format_names) */
+};
 
 struct conf_key {
     const char *section;
     const char *key;
     enum conf_type type;
     size_t offset;
-    int64_t min, max;           /* durations in ms, sizes in bytes, ints as is */
+    int64_t min, max;           /* durations in ms, sizes in bytes, ints as is; strings: size */
     const char *help;
 };
 
 #define OFF(field) offsetof(struct mw_config, field)
+#define SIZE(field) ((int64_t)sizeof(((struct mw_config *)0)->field))
+
+/* Indexed by enum deliver_format (deliver.h). */
+static const char *const format_names[] = { "memwatch", "alertmanager" };
 #define DAY_MS (24LL * 3600 * 1000)
 
 static const struct conf_key keys[] = {
@@ -89,6 +99,33 @@ static const struct conf_key keys[] = {
       "Simultaneous HTTP connections." },
     { "api", "connection_timeout", CT_DURATION, OFF(connection_timeout_ms), 1000, 3600 * 1000LL,
       "Idle HTTP connections are closed after this long." },
+    { "alerts", "journal", CT_BOOL, OFF(alerts_journal), 0, 0,
+      "Write each alert notification to the systemd journal as a structured entry\n"
+      "# (journalctl MESSAGE_ID=2cb5904cc8dc4a9f97edf749a6894621, or MEMWATCH_TARGET=NAME)." },
+    { "alerts", "webhook", CT_URL, OFF(alerts_webhook), 0, SIZE(alerts_webhook),
+      "POST each notification as JSON to this http:// or https:// URL. Empty: no webhook." },
+    { "alerts", "webhook_format", CT_FORMAT, OFF(alerts_webhook_format), 0, 0,
+      "memwatch ({\"version\":1,\"status\":...,\"alert\":{...}}) or alertmanager (an array of one\n"
+      "# alert, as Alertmanager's POST /api/v2/alerts takes it; for example\n"
+      "# webhook = http://127.0.0.1:9093/api/v2/alerts)." },
+    { "alerts", "exec", CT_COMMAND, OFF(alerts_exec), 0, SIZE(alerts_exec),
+      "Run this command with /bin/sh -c for each notification, the alert in MEMWATCH_*\n"
+      "# environment variables; exit status 0 means delivered. Empty: no command." },
+    { "alerts", "timeout", CT_DURATION, OFF(alerts_timeout_ms), 100, 600 * 1000LL,
+      "How long one attempt may take (a webhook request, a command's run) before it fails\n"
+      "# (a command is then killed)." },
+    { "alerts", "max_attempts", CT_INT, OFF(alerts_max_attempts), 1, 100,
+      "Attempts per notification and receiver before giving up." },
+    { "alerts", "retry_initial", CT_DURATION, OFF(alerts_retry_initial_ms), 100, 3600 * 1000LL,
+      "Wait after the first failed attempt; it doubles after each further failure, up to\n"
+      "# retry_max. A Retry-After in a 429 or 503 answer lengthens it, up to retry_max." },
+    { "alerts", "retry_max", CT_DURATION, OFF(alerts_retry_max_ms), 100, DAY_MS,
+      "The longest wait between two attempts." },
+    { "alerts", "queue_max", CT_INT, OFF(alerts_queue_max), 1, 100000,
+      "Notifications waiting for each receiver; when full, the oldest is dropped (and logged)." },
+    { "alerts", "external_url", CT_URL, OFF(alerts_external_url), 0, SIZE(alerts_external_url),
+      "How receivers reach memwatchd's API, for links in payloads (Alertmanager's\n"
+      "# generatorURL). Empty: http://LISTEN-ADDRESS:PORT." },
 };
 
 void conf_defaults(struct mw_config *cfg)
@@ -120,6 +157,28 @@ void conf_defaults(struct mw_config *cfg)
     cfg->max_body_bytes = API_MAX_BODY_DEFAULT;
     cfg->max_connections = 64;
     cfg->connection_timeout_ms = 10 * 1000;
+    cfg->alerts_journal = true;
+    cfg->alerts_webhook_format = 0;
+    cfg->alerts_timeout_ms = 10 * 1000;
+    cfg->alerts_max_attempts = 8;
+    cfg->alerts_retry_initial_ms = 5 * 1000;
+    cfg->alerts_retry_max_ms = 5 * 60 * 1000;
+    cfg->alerts_queue_max = 256;
+}
+
+/* An absolute http:// or https:// URL with a host, in one printable word.  libcurl has the
+ * last word when the request is made; this catches typos at load time. */
+static bool url_plausible(const char *s)
+{
+    size_t scheme = strncasecmp(s, "http://", 7) == 0    ? 7
+                    : strncasecmp(s, "https://", 8) == 0 ? 8
+                                                         : 0;
+    if (scheme == 0 || s[scheme] == '\0' || strchr("/?#", s[scheme]))
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
 }
 
 int conf_set_listen(struct mw_config *cfg, const char *hostport, char **err)
@@ -235,6 +294,34 @@ int conf_set(struct mw_config *cfg, const char *section, const char *key, const 
         }
         snprintf(field, sizeof cfg->state_dir, "%s", value);
         return 0;
+    case CT_URL:
+        if ((value[0] && !url_plausible(value)) || strlen(value) >= (size_t)k->max) {
+            *err = xasprintf("%s: \"%s\" is not an http:// or https:// URL (shorter than %lld), "
+                             "or empty", key, value, (long long)k->max);
+            return -EINVAL;
+        }
+        /* All of it: what was there before must not linger behind the new end. */
+        memset(field, 0, (size_t)k->max);
+        memcpy(field, value, strlen(value));
+        return 0;
+    case CT_COMMAND:
+        if (strlen(value) >= (size_t)k->max) {
+            *err = xasprintf("%s: the command is longer than %lld characters", key,
+                             (long long)k->max - 1);
+            return -EINVAL;
+        }
+        memset(field, 0, (size_t)k->max);
+        memcpy(field, value, strlen(value));
+        return 0;
+    case CT_FORMAT:
+        for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
+            if (strcmp(value, format_names[i]) == 0) {
+                int f = (int)i;
+                memcpy(field, &f, sizeof f);
+                return 0;
+            }
+        *err = xasprintf("%s: \"%s\" is not memwatch or alertmanager", key, value);
+        return -EINVAL;
     }
     return -EINVAL;
 }
@@ -407,6 +494,19 @@ void conf_write(const struct mw_config *cfg, FILE *out)
         case CT_PATH:
             fprintf(out, "%s%s = %s\n", field[0] ? "" : "# ", k->key, field[0] ? field : "(automatic)");
             break;
+        case CT_URL:
+        case CT_COMMAND:
+            /* An empty value reads back as empty: "key =" is valid and says "none". */
+            fprintf(out, "%s =%s%s\n", k->key, field[0] ? " " : "", field);
+            break;
+        case CT_FORMAT: {
+            int f;
+            memcpy(&f, field, sizeof f);
+            fprintf(out, "%s = %s\n", k->key,
+                    f >= 0 && (size_t)f < sizeof format_names / sizeof format_names[0]
+                        ? format_names[f] : format_names[0]);
+            break;
+        }
         }
     }
 }

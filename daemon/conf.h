@@ -43,6 +43,17 @@ struct mw_config {
     uint64_t max_body_bytes;
     int64_t max_connections;
     int64_t connection_timeout_ms;
+    /* [alerts]: where alert notifications go (deliver.h; deliver_config_of() converts) */
+    bool alerts_journal;
+    char alerts_webhook[1024];          /* "" = none; http:// or https:// */
+    int alerts_webhook_format;          /* enum deliver_format: 0 memwatch, 1 alertmanager */
+    char alerts_exec[1024];             /* "" = none; run with /bin/sh -c */
+    int64_t alerts_timeout_ms;
+    int64_t alerts_max_attempts;
+    int64_t alerts_retry_initial_ms;
+    int64_t alerts_retry_max_ms;
+    int64_t alerts_queue_max;
+    char alerts_external_url[256];      /* "" = the API's listen address */
 };
 
 void conf_defaults(struct mw_config *cfg);

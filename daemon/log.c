@@ -1,8 +1,14 @@
-/* log.c - stderr logging with sd-daemon priority prefixes. */
+/* log.c - stderr logging with sd-daemon priority prefixes.
+ *
+ * Safe from any thread: the level is atomic, the prefix decision is made once, and each
+ * message is one fprintf() of a whole line, which stdio's stream lock keeps from being
+ * interleaved with another thread's. */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +18,9 @@
 
 #include "log.h"
 
-static int max_level = LOG_INFO;
-static int use_prefix = -1;     /* -1: not decided yet */
+static atomic_int max_level = LOG_INFO;
+static int use_prefix;
+static pthread_once_t prefix_once = PTHREAD_ONCE_INIT;
 
 static const struct {
     const char *name;
@@ -25,12 +32,12 @@ static const struct {
 
 void log_set_level(int level)
 {
-    max_level = level;
+    atomic_store_explicit(&max_level, level, memory_order_relaxed);
 }
 
 int log_get_level(void)
 {
-    return max_level;
+    return atomic_load_explicit(&max_level, memory_order_relaxed);
 }
 
 int log_level_from_name(const char *name)
@@ -57,13 +64,17 @@ static int decide_prefix(void)
     return !isatty(STDERR_FILENO);
 }
 
+static void decide_prefix_once(void)
+{
+    use_prefix = decide_prefix();
+}
+
 void log_msg(int priority, const char *fmt, ...)
 {
-    if (priority > max_level)
+    if (priority > log_get_level())
         return;
     int saved_errno = errno;
-    if (use_prefix < 0)
-        use_prefix = decide_prefix();
+    pthread_once(&prefix_once, decide_prefix_once);
 
     char line[2048];
     int off;

@@ -3,7 +3,7 @@
  * Under systemd stderr goes to the journal, which turns the prefix into the priority
  * (SyslogLevelPrefix=yes).  In a terminal the prefix is left off and a level word is shown.
  * Library-like modules (procmem, store, chunk) don't log above debug: their callers decide
- * what is worth saying and log it once. */
+ * what is worth saying and log it once.  Callable from any thread (deliver.c's log theirs). */
 #ifndef MEMWATCH_LOG_H
 #define MEMWATCH_LOG_H
 

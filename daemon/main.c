@@ -23,6 +23,7 @@
 #include "alerts.h"
 #include "api.h"
 #include "conf.h"
+#include "deliver.h"
 #include "http.h"
 #include "leak.h"
 #include "log.h"
@@ -158,7 +159,8 @@ static void on_heap_profile(void *ab, int64_t target_id, int64_t ts_ms, const ui
 }
 
 static void reload(const struct options *opt, struct mw_config *cfg, struct targets *ts,
-                   struct gorun *gr, struct leakwatch *lw, struct alerts *ab)
+                   struct gorun *gr, struct leakwatch *lw, struct alerts *ab, struct deliver *dl,
+                   unsigned api_port)
 {
     struct mw_config fresh;
     char *err = NULL;
@@ -182,6 +184,8 @@ static void reload(const struct options *opt, struct mw_config *cfg, struct targ
         struct leakwatch_config lc = leakwatch_config_of(cfg);
         leakwatch_set_config(lw, &lc);
         alerts_set_window(ab, (int64_t)((double)lc.bytes.window_ms / lc.speed));
+        struct deliver_config dc = deliver_config_of(cfg, api_port);
+        deliver_set_config(dl, &dc);
         log_info("configuration reloaded");
     }
     sd_notify(0, "READY=1");
@@ -241,6 +245,7 @@ int main(int argc, char **argv)
     struct gorun *gr = NULL;
     struct leakwatch *lw = NULL;
     struct alerts *ab = NULL;
+    struct deliver *dl = NULL;
     struct api *api = NULL;
     struct http_server *http = NULL;
 
@@ -321,6 +326,13 @@ int main(int argc, char **argv)
         log_err("%s (is another memwatchd running? choose another with --listen)", err);
         goto out;
     }
+    /* Links in notifications point at the API, so delivery starts once its port is known. */
+    struct deliver_config dcfg = deliver_config_of(&cfg, http_port(http));
+    if (deliver_open(&dcfg, &dl, &err) < 0) {
+        log_err("cannot start alert delivery: %s", err);
+        goto out;
+    }
+    alerts_set_deliver(ab, dl);
 
     /* Signals arrive as reads on a descriptor, so the loop handles them between tasks. */
     sigset_t mask;
@@ -402,7 +414,7 @@ int main(int argc, char **argv)
             struct signalfd_siginfo si;
             while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
                 if (si.ssi_signo == SIGHUP)
-                    reload(&opt, &cfg, ts, gr, lw, ab);
+                    reload(&opt, &cfg, ts, gr, lw, ab, dl, http_port(http));
                 else {
                     log_info("%s: flushing and exiting", strsignal((int)si.ssi_signo));
                     running = false;
@@ -421,6 +433,8 @@ out:
     gorun_close(gr);       /* stops the scraper */
     leakwatch_close(lw);
     alerts_close(ab);
+    /* After the alerts: a resolution sent at the very end still goes out. */
+    deliver_close(dl, 5000);
     targets_close(ts);
     profstore_close(ps);
     store_close(st, now_wall_ms());

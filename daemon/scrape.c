@@ -48,6 +48,7 @@
 
 #include <curl/curl.h>
 
+#include "curlglobal.h"
 #include "expvar.h"
 #include "log.h"
 #include "pprof.h"
@@ -119,17 +120,6 @@ const char *scrape_kind_name(enum scrape_kind kind)
     if ((unsigned)kind >= SCRAPE_KIND_COUNT)
         return "unknown";
     return kind_names[kind];
-}
-
-/* curl_global_init() is not safe to race with other threads' libcurl use; once, from the
- * first scrape_start(), before our worker exists.  Never undone: curl_global_cleanup() at
- * exit gains nothing and would race with any other libcurl user in the process. */
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void scrape_result_free(struct scrape_result *r)
@@ -508,9 +498,10 @@ int scrape_start(const struct scrape_limits *limits, struct scraper **out)
             lim.max_in_flight = limits->max_in_flight;
     }
 
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        log_debug("scrape: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+    /* Before our worker exists (curlglobal.h). */
+    const char *why = NULL;
+    if (curl_global_once(&why) < 0) {
+        log_debug("scrape: curl_global_init: %s", why);
         return -EIO;
     }
 

@@ -17,7 +17,7 @@ CORPUS=$MEMWATCH_BUILDDIR/tests/corpus/corpus
 RECEIVER=$MEMWATCH_BUILDDIR/tests/targets/receiver/receiver
 require jq curl go "$MEMWATCHD" "$MEMWATCHCTL" "$CORPUS" "$RECEIVER" "$GOLEAKS"
 
-plan 27
+plan 28
 
 HOOKS=$MW_TMP/hooks
 mkdir -p "$HOOKS"
@@ -56,12 +56,12 @@ else
 fi
 A=$(alert_of leaky)
 ID=$(jget "$A" .id)
-is "$(jget "$A" .kind)" heap "kind heap"
+is "kind heap" "$(jget "$A" .kind)" heap
 ok "started <= fired <= since" jq -e '.started <= .fired and .fired <= .since' <<<"$A"
 ok "growth and confidence are figures" \
     jq -e '.growth_bytes_per_hour > 0 and .confidence > 0 and .confidence <= 1' <<<"$A"
 ok "the window judged ends at the firing" jq -e '.window.from < .window.to' <<<"$A"
-is "$(jget "$A" '.culprits[0].function')" 'main.(*sessionStore).put' "the culprit comes first"
+is "the culprit comes first" "$(jget "$A" '.culprits[0].function')" 'main.(*sessionStore).put'
 ok "the culprit has its file, line and growth" \
     jq -e '(.culprits[0].file | endswith("leaks.go")) and .culprits[0].line > 0
            and .culprits[0].growth_bytes > 1048576' <<<"$A"
@@ -105,7 +105,8 @@ ok "webhook: delivered after two failures" \
             and .[2].content_type == "application/json" and .[2].method == "POST"' \
     "$MW_TMP/webhook.jsonl"
 ok "the failed attempts and the success are logged" \
-    grep -Eq "webhook.*(retry|again)" "$MW_STATE/daemon.log"
+    grep -Eq "webhook .*alert $ID .*failed \(attempt 1 of .*next attempt" "$MW_STATE/daemon.log"
+ok "...and the delivery" grep -Eq "webhook .*alert $ID .*delivered \(attempt 3 of" "$MW_STATE/daemon.log"
 wait_for "the exec hook to run" 10 eval '[ "$(hook_count "$ID" firing)" -ge 1 ]'
 HOOKENV=$(cat "$HOOKS/$ID.firing."* 2>/dev/null)
 case $HOOKENV in
@@ -119,9 +120,9 @@ stop_daemon
 restart_daemon
 sleep 8
 B=$(alert_of leaky)
-is "$(jget "$B" .id):$(jget "$B" .state):$(jget "$B" .fired)" \
-    "$ID:firing:$(jget "$A" .fired)" "after a restart: the same alert, still firing"
-is "$(hook_count "$ID" firing)" 1 "no second exec hook run for the same firing"
+is "after a restart: the same alert, still firing" \
+    "$(jget "$B" .id):$(jget "$B" .state):$(jget "$B" .fired)" "$ID:firing:$(jget "$A" .fired)"
+is "no second exec hook run for the same firing" "$(hook_count "$ID" firing)" 1
 ok "no second webhook delivery for the same firing" delivered firing
 
 # The process exits: resolved, and said so.
@@ -129,13 +130,13 @@ kill "$LEAKY_PID"
 resolved() { [ "$(alert_of leaky '?all=1' | jq -r .state)" = resolved ]; }
 wait_for "the alert to resolve" 20 resolved
 R=$(alert_of leaky '?all=1')
-is "$(jget "$R" .id):$(jget "$R" .state)" "$ID:resolved" "the exited process's alert resolves"
+is "the exited process's alert resolves" "$(jget "$R" .id):$(jget "$R" .state)" "$ID:resolved"
 ok "its summary says why" jq -e '.summary | test("the process exited")' <<<"$R"
 ok "no active alert left for it" test -z "$(alert_of leaky)"
 wait_for "the webhook to take the resolution" 20 delivered resolved
 ok "webhook: resolved delivered" delivered resolved
 wait_for "the exec hook to run again" 10 eval '[ "$(hook_count "$ID" resolved)" -ge 1 ]'
-is "$(hook_count "$ID" resolved)" 1 "exec hook: run once for the resolution"
+is "exec hook: run once for the resolution" "$(hook_count "$ID" resolved)" 1
 
 CALM=$(curl -sf "$MEMWATCH_SERVER/api/v1/targets/calm/alerts?all=1")
 ok "the calm program never fired" jq -e '[.alerts[] | select(.fired != null)] | length == 0' \
@@ -147,5 +148,5 @@ ok "bad query values are refused (400)" \
     test "$(curl -s -o /dev/null -w '%{http_code}' "$MEMWATCH_SERVER/api/v1/alerts?all=perhaps")" = 400
 
 stop_daemon
-is "$MW_EXIT_STATUS" 0 "memwatchd exits 0 on SIGTERM"
+is "memwatchd exits 0 on SIGTERM" "$MW_EXIT_STATUS" 0
 done_testing

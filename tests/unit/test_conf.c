@@ -1,5 +1,6 @@
 /* test_conf.c - configuration parsing: defaults, the INI reader, bounds, errors with
- * file:line, listen addresses, and that the written effective config reads back the same. */
+ * file:line, listen addresses, the [alerts] section (URLs, a command, the payload format),
+ * and that the written effective config reads back the same. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -39,6 +40,16 @@ static void test_defaults(void **state)
     assert_int_equal(c.rollup_retention_ms, 30LL * 24 * 3600 * 1000);
     assert_true(c.watch_self);
     assert_int_equal(c.state_dir[0], '\0');
+    assert_true(c.alerts_journal);
+    assert_string_equal(c.alerts_webhook, "");
+    assert_int_equal(c.alerts_webhook_format, 0);
+    assert_string_equal(c.alerts_exec, "");
+    assert_int_equal(c.alerts_timeout_ms, 10000);
+    assert_int_equal(c.alerts_max_attempts, 8);
+    assert_int_equal(c.alerts_retry_initial_ms, 5000);
+    assert_int_equal(c.alerts_retry_max_ms, 300000);
+    assert_int_equal(c.alerts_queue_max, 256);
+    assert_string_equal(c.alerts_external_url, "");
 }
 
 static void test_load_all_keys(void **state)
@@ -62,7 +73,18 @@ static void test_load_all_keys(void **state)
         "[api]\n"
         "max_body = 128KiB\n"
         "max_connections = 10\n"
-        "connection_timeout = 30s\n";
+        "connection_timeout = 30s\n"
+        "[alerts]\n"
+        "journal = no\n"
+        "webhook = https://hooks.example.com/services/T0/B0/secret?x=1#frag\n"
+        "webhook_format = alertmanager\n"
+        "exec = /usr/local/bin/page-oncall --target \"$MEMWATCH_TARGET\" # not a comment\n"
+        "timeout = 3s\n"
+        "max_attempts = 12\n"
+        "retry_initial = 500ms\n"
+        "retry_max = 1h\n"
+        "queue_max = 1000\n"
+        "external_url = http://memwatch.example:7464\n";
     char *path = write_temp(text);
     struct mw_config c;
     conf_defaults(&c);
@@ -82,6 +104,43 @@ static void test_load_all_keys(void **state)
     assert_int_equal(c.max_body_bytes, 128 * 1024);
     assert_int_equal(c.max_connections, 10);
     assert_int_equal(c.connection_timeout_ms, 30000);
+    assert_false(c.alerts_journal);
+    assert_string_equal(c.alerts_webhook,
+                        "https://hooks.example.com/services/T0/B0/secret?x=1#frag");
+    assert_int_equal(c.alerts_webhook_format, 1);
+    /* The value is the rest of the line: a shell command may hold '#' and quotes. */
+    assert_string_equal(c.alerts_exec,
+                        "/usr/local/bin/page-oncall --target \"$MEMWATCH_TARGET\" # not a comment");
+    assert_int_equal(c.alerts_timeout_ms, 3000);
+    assert_int_equal(c.alerts_max_attempts, 12);
+    assert_int_equal(c.alerts_retry_initial_ms, 500);
+    assert_int_equal(c.alerts_retry_max_ms, 3600 * 1000);
+    assert_int_equal(c.alerts_queue_max, 1000);
+    assert_string_equal(c.alerts_external_url, "http://memwatch.example:7464");
+}
+
+/* Empty strings say "none"; the format names are the only ones. */
+static void test_alerts_values(void **state)
+{
+    struct mw_config c;
+    conf_defaults(&c);
+    char *err = NULL;
+    assert_int_equal(
+        conf_set(&c, "alerts", "webhook", "HTTP://127.0.0.1:9093/api/v2/alerts", &err), 0);
+    assert_int_equal(conf_set(&c, "alerts", "webhook", "", &err), 0);
+    assert_string_equal(c.alerts_webhook, "");
+    assert_int_equal(conf_set(&c, "alerts", "exec", "", &err), 0);
+    assert_int_equal(conf_set(&c, "alerts", "webhook_format", "memwatch", &err), 0);
+    assert_int_equal(c.alerts_webhook_format, 0);
+    assert_true(conf_set(&c, "alerts", "webhook_format", "Alertmanager", &err) < 0);
+    assert_non_null(strstr(err, "is not memwatch or alertmanager"));
+    free(err);
+    char long_cmd[1100];
+    memset(long_cmd, 'x', sizeof long_cmd - 1);
+    long_cmd[sizeof long_cmd - 1] = '\0';
+    assert_true(conf_set(&c, "alerts", "exec", long_cmd, &err) < 0);
+    free(err);
+    assert_string_equal(c.alerts_exec, "");
 }
 
 /* Each bad file must fail, and the message must name the line. */
@@ -109,6 +168,22 @@ static void test_errors_name_the_line(void **state)
         { "[daemon]\nlisten = example.com:80\n", ":2: listen" },
         { "[daemon\nlisten = 127.0.0.1:1\n", ":1: malformed section header" },
         { "[daemon]\njust some words\n", ":2: expected \"key = value\"" },
+        { "[alerts]\nwebhook = ftp://example.com/x\n",
+          ":2: webhook: \"ftp://example.com/x\" is not an http" },
+        { "[alerts]\nwebhook = example.com/hook\n", ":2: webhook" },
+        { "[alerts]\nwebhook = http:///path\n", ":2: webhook" },
+        { "[alerts]\nwebhook = http://a b/\n", ":2: webhook" },
+        { "[alerts]\nwebhook_format = slack\n",
+          ":2: webhook_format: \"slack\" is not memwatch or alertmanager" },
+        { "[alerts]\njournal = sometimes\n", ":2: journal" },
+        { "[alerts]\ntimeout = 20m\n", ":2: timeout" },                 /* above 10m */
+        { "[alerts]\ntimeout = 10ms\n", ":2: timeout" },
+        { "[alerts]\nmax_attempts = 0\n", ":2: max_attempts" },
+        { "[alerts]\nretry_initial = 0s\n", ":2: retry_initial" },
+        { "[alerts]\nretry_max = 2d\n", ":2: retry_max" },
+        { "[alerts]\nqueue_max = 0\n", ":2: queue_max" },
+        { "[alerts]\nexternal_url = memwatch.example\n", ":2: external_url" },
+        { "[alerts]\nwebhooks = http://x/\n", ":2: unknown key \"webhooks\" in [alerts]" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = write_temp(cases[i].text);
@@ -159,6 +234,12 @@ static void test_written_config_reads_back(void **state)
     assert_int_equal(conf_set(&a, "storage", "raw_retention", "36h", &err), 0);
     assert_int_equal(conf_set(&a, "daemon", "state_dir", "/var/tmp/x", &err), 0);
     assert_int_equal(conf_set(&a, "daemon", "listen", "[::1]:7000", &err), 0);
+    assert_int_equal(conf_set(&a, "alerts", "journal", "no", &err), 0);
+    assert_int_equal(
+        conf_set(&a, "alerts", "webhook", "https://am.example/api/v2/alerts", &err), 0);
+    assert_int_equal(conf_set(&a, "alerts", "webhook_format", "alertmanager", &err), 0);
+    assert_int_equal(conf_set(&a, "alerts", "exec", "notify-send \"$MEMWATCH_SUMMARY\"", &err), 0);
+    assert_int_equal(conf_set(&a, "alerts", "retry_initial", "1500ms", &err), 0);
     char path[] = "/tmp/mwconf-rt-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -167,6 +248,22 @@ static void test_written_config_reads_back(void **state)
     fclose(f);
     conf_defaults(&b);
     int r = conf_load_file(&b, path, &err);
+    if (r < 0)
+        fail_msg("reading back: %s", err);
+    unlink(path);
+    assert_int_equal(memcmp(&a, &b, sizeof a), 0);
+
+    /* Empty strings too ("webhook =" reads back as none). */
+    conf_defaults(&a);
+    snprintf(path, sizeof path, "/tmp/mwconf-rt-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    conf_write(&a, f);
+    fclose(f);
+    conf_defaults(&b);
+    assert_int_equal(conf_set(&b, "alerts", "webhook", "http://x/", &err), 0);
+    r = conf_load_file(&b, path, &err);
     if (r < 0)
         fail_msg("reading back: %s", err);
     unlink(path);
@@ -181,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_line),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_listen_forms),
+        cmocka_unit_test(test_alerts_values),
         cmocka_unit_test(test_written_config_reads_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,7 +262,36 @@ void render_target_table(FILE *out, json_t *targets, int64_t now_ms)
 /* "label:" padded to a common column; an empty label continues the previous field. */
 static void print_field(FILE *out, const char *label, const char *value);
 
-/* "verdict: leaking (heap, +7.4 GiB/h, confidence 1.00)"; nothing for an older daemon. */
+/* ", limit 1.5 GiB (GOMEMLIMIT) in 3h20m": what the growth runs into and when; "" if the
+ * verdict names no limit (a goroutine leak, an older daemon). */
+static void format_limit(json_t *v, char *buf, size_t len)
+{
+    char bytes[32], when[48] = "", *source;
+    double limit, secs;
+
+    buf[0] = '\0';
+    if (!num_field(v, "limit_bytes", &limit) || limit <= 0)
+        return;
+    source = render_clean(str_field(v, "limit_source"));
+    if (num_field(v, "seconds_to_limit", &secs) && secs >= 0) {
+        /* A projection past a year says "not soon" better than a count of days. */
+        if (secs > 365.0 * 86400)
+            snprintf(when, sizeof(when), " in over a year");
+        else if (secs < 1)
+            snprintf(when, sizeof(when), " reached");
+        else {
+            char d[32];
+            snprintf(when, sizeof(when), " in %s", format_duration_ms((int64_t)(secs * 1000), d,
+                                                                      sizeof(d)));
+        }
+    }
+    snprintf(buf, len, ", limit %s (%s)%s", format_bytes(limit, bytes, sizeof(bytes)), source,
+             when);
+    free(source);
+}
+
+/* "verdict: leaking (heap, +7.4 GiB/h, confidence 1.00, limit 1.5 GiB (GOMEMLIMIT) in 3h)";
+ * nothing for an older daemon. */
 static void render_verdict_line(FILE *out, json_t *v)
 {
     const char *state = str_field(v, "state");
@@ -270,7 +299,7 @@ static void render_verdict_line(FILE *out, json_t *v)
         return;
     const char *kind = str_field(v, "kind");
     double growth, conf;
-    char *line, *cs = render_clean(state), *ck = render_clean(kind);
+    char *line, *cs = render_clean(state), *ck = render_clean(kind), limit[160];
     if (kind && num_field(v, "growth_per_hour", &growth) && num_field(v, "confidence", &conf)) {
         char rate[48];
         if (strcmp(kind, "goroutine") == 0)
@@ -280,7 +309,8 @@ static void render_verdict_line(FILE *out, json_t *v)
             snprintf(rate, sizeof rate, "%s%s/h", growth < 0 ? "-" : "+",
                      format_bytes(growth < 0 ? -growth : growth, b, sizeof b));
         }
-        line = xasprintf("%s (%s, %s, confidence %.2f)", cs, ck, rate, conf);
+        format_limit(v, limit, sizeof limit);
+        line = xasprintf("%s (%s, %s, confidence %.2f%s)", cs, ck, rate, conf, limit);
     } else {
         line = xasprintf("%s", cs);
     }
@@ -538,6 +568,7 @@ void render_target(FILE *out, json_t *target, int64_t now_ms)
     if (json_is_object(runtime))
         print_runtime(out, runtime, latest, now_ms);
 }
+
 
 void render_series(FILE *out, json_t *series)
 {
@@ -883,3 +914,4 @@ void render_goroutine_diff(FILE *out, json_t *diff)
     }
     print_table_notes(out, header, cells, rows, 4, right, notes, 2);
 }
+

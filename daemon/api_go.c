@@ -139,8 +139,22 @@ json_t *api_verdict_json(struct api *api, const struct target *t)
     json_object_set_new(o, "window", json_pack("{soso}", "from", api_json_seconds(v.trend.from_ms),
                                                "to", api_json_seconds(v.trend.to_ms)));
     json_object_set_new(o, "level", json_real(v.trend.level));
-    if (v.limit_bytes > 0)
+    if (v.limit_bytes > 0) {
         json_object_set_new(o, "limit_bytes", json_integer((json_int_t)v.limit_bytes));
+        json_object_set_new(o, "limit_source", json_string(v.limit_source));
+    }
+    /* Every limit known, keyed like limit_source; null where none or unknown. */
+    const struct { const char *name; double bytes; } limits[] = {
+        { "memory.max", v.memory_max_bytes },
+        { "GOMEMLIMIT", v.gomemlimit_bytes },
+        { "MemTotal", v.mem_total_bytes },
+    };
+    json_t *lo = json_object();
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+        json_object_set_new(lo, limits[i].name, limits[i].bytes > 0
+                                                    ? json_integer((json_int_t)limits[i].bytes)
+                                                    : json_null());
+    json_object_set_new(o, "limits", lo);
     json_object_set_new(o, "seconds_to_limit",
                         v.seconds_to_limit >= 0 ? json_integer((json_int_t)v.seconds_to_limit)
                                                 : json_null());
@@ -372,3 +386,4 @@ void api_handle_profile_diff(struct api *api, const struct http_request *req, st
     profstore_diff_free(d);
     api_reply_json(r, 200, doc);
 }
+

@@ -141,6 +141,8 @@ static struct leakwatch_config leakwatch_config_of(const struct mw_config *cfg)
         lc.judge_interval_ms /= cfg->detect_speed;
         if (lc.judge_interval_ms < 1000)
             lc.judge_interval_ms = 1000;
+        lc.limit_refresh_ms /= cfg->detect_speed;
+        lc.speed = (double)cfg->detect_speed;
     }
     return lc;
 }

@@ -567,6 +567,9 @@ void render_target(FILE *out, json_t *target, int64_t now_ms)
     }
     if (json_is_object(runtime))
         print_runtime(out, runtime, latest, now_ms);
+    /* Computed by the daemon for the detail view of a Go target; absent otherwise. */
+    if (json_is_array(json_object_get(target, "insights")))
+        render_insights(out, json_object_get(target, "insights"), NULL);
 }
 
 
@@ -915,3 +918,88 @@ void render_goroutine_diff(FILE *out, json_t *diff)
     print_table_notes(out, header, cells, rows, 4, right, notes, 2);
 }
 
+/* ---- insights ---------------------------------------------------------------------------- */
+
+/* text cleaned and word-wrapped to 100 columns, every line indented by indent. */
+static void print_wrapped(FILE *out, const char *text, int indent)
+{
+    const int width = 100;
+    char *clean = render_clean(text), *p = clean;
+
+    while (*p != '\0') {
+        size_t room = (size_t)(width - indent), n = strlen(p), cut;
+
+        if (n <= room) {
+            cut = n;
+        } else {
+            /* The last space within the line, or the whole word if it has none. */
+            for (cut = room; cut > 0 && p[cut] != ' '; cut--)
+                ;
+            if (cut == 0)
+                cut = strcspn(p, " ");
+        }
+        fprintf(out, "%*s%.*s\n", indent, "", (int)cut, p);
+        p += cut;
+        while (*p == ' ')
+            p++;
+    }
+    free(clean);
+}
+
+/* gc_churn's sites: rate, function, location, and the allocating frame when it differs. */
+static void print_insight_sites(FILE *out, json_t *sites)
+{
+    static const char *const header[] = {"  ", "ALLOC RATE", "FUNCTION", "FILE:LINE"};
+    static const bool right[] = {false, true, false, false};
+    size_t rows = json_array_size(sites), r;
+    char buf[32], **cells, **notes, *fn;
+    double v;
+
+    if (rows == 0)
+        return;
+    cells = xcalloc(rows * 4, sizeof(*cells));
+    notes = xcalloc(rows, sizeof(*notes));
+    for (r = 0; r < rows; r++) {
+        json_t *site = json_array_get(sites, r);
+        char **row = cells + r * 4;
+
+        row[0] = xstrdup("  ");
+        if (num_field(site, "bytes_per_second", &v))
+            row[1] = xasprintf("%s/s", format_bytes(v, buf, sizeof(buf)));
+        else
+            row[1] = xstrdup("-");
+        row[2] = render_clean(str_field(site, "function"));
+        row[3] = frame_location(site);
+        if (str_field(site, "leaf_function") != NULL) {
+            fn = render_clean(str_field(site, "leaf_function"));
+            notes[r] = xasprintf("allocated in %s", fn);
+            free(fn);
+        }
+    }
+    print_table_notes(out, header, cells, rows, 4, right, notes, 2);
+}
+
+void render_insights(FILE *out, json_t *insights, json_t *window)
+{
+    size_t i, n = json_array_size(insights);
+    char from[48], to[48];
+
+    if (json_is_object(window))
+        fprintf(out, "\nInsights (not alerts), %s to %s\n",
+                time_field(window, "from", from, sizeof(from)),
+                time_field(window, "to", to, sizeof(to)));
+    else
+        fprintf(out, "\nInsights (not alerts)\n");
+    if (n == 0)
+        fprintf(out, "  none: no retained heap or heavy garbage churn to report\n");
+    for (i = 0; i < n; i++) {
+        json_t *ins = json_array_get(insights, i);
+        char *kind = render_clean(str_field(ins, "kind"));
+
+        fprintf(out, "  %s\n", kind);
+        free(kind);
+        if (str_field(ins, "summary") != NULL)
+            print_wrapped(out, str_field(ins, "summary"), 4);
+        print_insight_sites(out, json_object_get(ins, "sites"));
+    }
+}

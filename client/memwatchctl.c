@@ -45,6 +45,7 @@ enum {
 #define CTL_PATH_BREAKDOWN "/breakdown"            /* [?from=T&to=T] */
 #define CTL_PATH_HEAP_DIFF "/heap/diff"            /* ?from=T&to=T&limit=N */
 #define CTL_PATH_GOROUTINE_DIFF "/goroutines/diff" /* ?from=T&to=T&limit=N */
+#define CTL_PATH_INSIGHTS "/insights"
 
 /* The hint every "cannot reach the daemon" message ends with. */
 #define CTL_START_HINT                                                                             \
@@ -120,12 +121,15 @@ static const char usage_text[] =
     "                      Go runtime statistics and profiles the process serves at URL\n"
     "  remove NAME         stop sampling NAME and forget its target\n"
     "  list                all targets with state, RSS, PSS, Go runtime and last sample\n"
-    "  show NAME           one target in detail: verdict, alerts, Go runtime, breakdown\n"
+    "  show NAME           one target in detail: verdict, alerts, Go runtime, insights,\n"
+    "                      breakdown\n"
     "  breakdown NAME [--since DUR]\n"
     "                      what the RSS is made of; --since adds how each part changed\n"
     "  diff NAME [--since DUR | --from T] [--until T] [--goroutines] [--limit N]\n"
     "                      the Go functions whose heap in use (with --goroutines: whose\n"
     "                      goroutines) grew most, by default the top 10 over the last hour\n"
+    "  insights NAME       memory the Go runtime keeps after a burst, heavy garbage churn and\n"
+    "                      where it is allocated: what is worth knowing, not alerts\n"
     "  series NAME METRIC [--since DUR | --from T] [--until T] [--step DUR]\n"
     "                      stored values of METRIC (e.g. rss_bytes, pss_bytes, threads), by\n"
     "                      default for the last hour; --step aggregates to min/avg/max\n"
@@ -1064,6 +1068,28 @@ static int cmd_diff(struct ctl *ctl, const struct ctl_command *cmd, int argc, ch
     return ret;
 }
 
+static int cmd_insights(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
+{
+    json_t *answer;
+    char *path;
+    int ret;
+
+    if ((ret = parse_plain_command(ctl, cmd, argc, argv, 1)) >= 0)
+        return ret;
+    if ((ret = check_target_name(cmd, argv[optind])) >= 0)
+        return ret;
+    if ((ret = ctl_connect(ctl)) != CTL_EXIT_OK)
+        return ret;
+    path = target_path(ctl, argv[optind], CTL_PATH_INSIGHTS);
+    ret = ctl_request(ctl, "GET", path, NULL, &answer);
+    free(path);
+    if (ret == CTL_EXIT_OK && !ctl->json)
+        render_insights(stdout, json_object_get(answer, "insights"),
+                        json_object_get(answer, "window"));
+    json_decref(answer);
+    return ret;
+}
+
 static int cmd_health(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
 {
     const char *status;
@@ -1100,6 +1126,7 @@ static const struct ctl_command ctl_commands[] = {
     {"show", "NAME", cmd_show},
     {"breakdown", "NAME [--since DUR]", cmd_breakdown},
     {"diff", "NAME [--since DUR | --from T] [--until T] [--goroutines] [--limit N]", cmd_diff},
+    {"insights", "NAME", cmd_insights},
     {"series", "NAME METRIC [--since DUR | --from T] [--until T] [--step DUR]", cmd_series},
     {"alerts", "[NAME] [--all]", cmd_alerts},
     {"health", "", cmd_health},

@@ -262,7 +262,36 @@ void render_target_table(FILE *out, json_t *targets, int64_t now_ms)
 /* "label:" padded to a common column; an empty label continues the previous field. */
 static void print_field(FILE *out, const char *label, const char *value);
 
-/* "verdict: leaking (heap, +7.4 GiB/h, confidence 1.00)"; nothing for an older daemon. */
+/* ", limit 1.5 GiB (GOMEMLIMIT) in 3h20m": what the growth runs into and when; "" if the
+ * verdict names no limit (a goroutine leak, an older daemon). */
+static void format_limit(json_t *v, char *buf, size_t len)
+{
+    char bytes[32], when[48] = "", *source;
+    double limit, secs;
+
+    buf[0] = '\0';
+    if (!num_field(v, "limit_bytes", &limit) || limit <= 0)
+        return;
+    source = render_clean(str_field(v, "limit_source"));
+    if (num_field(v, "seconds_to_limit", &secs) && secs >= 0) {
+        /* A projection past a year says "not soon" better than a count of days. */
+        if (secs > 365.0 * 86400)
+            snprintf(when, sizeof(when), " in over a year");
+        else if (secs < 1)
+            snprintf(when, sizeof(when), " reached");
+        else {
+            char d[32];
+            snprintf(when, sizeof(when), " in %s", format_duration_ms((int64_t)(secs * 1000), d,
+                                                                      sizeof(d)));
+        }
+    }
+    snprintf(buf, len, ", limit %s (%s)%s", format_bytes(limit, bytes, sizeof(bytes)), source,
+             when);
+    free(source);
+}
+
+/* "verdict: leaking (heap, +7.4 GiB/h, confidence 1.00, limit 1.5 GiB (GOMEMLIMIT) in 3h)";
+ * nothing for an older daemon. */
 static void render_verdict_line(FILE *out, json_t *v)
 {
     const char *state = str_field(v, "state");
@@ -270,7 +299,7 @@ static void render_verdict_line(FILE *out, json_t *v)
         return;
     const char *kind = str_field(v, "kind");
     double growth, conf;
-    char *line, *cs = render_clean(state), *ck = render_clean(kind);
+    char *line, *cs = render_clean(state), *ck = render_clean(kind), limit[160];
     if (kind && num_field(v, "growth_per_hour", &growth) && num_field(v, "confidence", &conf)) {
         char rate[48];
         if (strcmp(kind, "goroutine") == 0)
@@ -280,7 +309,8 @@ static void render_verdict_line(FILE *out, json_t *v)
             snprintf(rate, sizeof rate, "%s%s/h", growth < 0 ? "-" : "+",
                      format_bytes(growth < 0 ? -growth : growth, b, sizeof b));
         }
-        line = xasprintf("%s (%s, %s, confidence %.2f)", cs, ck, rate, conf);
+        format_limit(v, limit, sizeof limit);
+        line = xasprintf("%s (%s, %s, confidence %.2f%s)", cs, ck, rate, conf, limit);
     } else {
         line = xasprintf("%s", cs);
     }
@@ -537,7 +567,11 @@ void render_target(FILE *out, json_t *target, int64_t now_ms)
     }
     if (json_is_object(runtime))
         print_runtime(out, runtime, latest, now_ms);
+    /* Computed by the daemon for the detail view of a Go target; absent otherwise. */
+    if (json_is_array(json_object_get(target, "insights")))
+        render_insights(out, json_object_get(target, "insights"), NULL);
 }
+
 
 void render_series(FILE *out, json_t *series)
 {
@@ -882,4 +916,90 @@ void render_goroutine_diff(FILE *out, json_t *diff)
         site_cells(site, "top frame", &row[2], &row[3], &notes[r]);
     }
     print_table_notes(out, header, cells, rows, 4, right, notes, 2);
+}
+
+/* ---- insights ---------------------------------------------------------------------------- */
+
+/* text cleaned and word-wrapped to 100 columns, every line indented by indent. */
+static void print_wrapped(FILE *out, const char *text, int indent)
+{
+    const int width = 100;
+    char *clean = render_clean(text), *p = clean;
+
+    while (*p != '\0') {
+        size_t room = (size_t)(width - indent), n = strlen(p), cut;
+
+        if (n <= room) {
+            cut = n;
+        } else {
+            /* The last space within the line, or the whole word if it has none. */
+            for (cut = room; cut > 0 && p[cut] != ' '; cut--)
+                ;
+            if (cut == 0)
+                cut = strcspn(p, " ");
+        }
+        fprintf(out, "%*s%.*s\n", indent, "", (int)cut, p);
+        p += cut;
+        while (*p == ' ')
+            p++;
+    }
+    free(clean);
+}
+
+/* gc_churn's sites: rate, function, location, and the allocating frame when it differs. */
+static void print_insight_sites(FILE *out, json_t *sites)
+{
+    static const char *const header[] = {"  ", "ALLOC RATE", "FUNCTION", "FILE:LINE"};
+    static const bool right[] = {false, true, false, false};
+    size_t rows = json_array_size(sites), r;
+    char buf[32], **cells, **notes, *fn;
+    double v;
+
+    if (rows == 0)
+        return;
+    cells = xcalloc(rows * 4, sizeof(*cells));
+    notes = xcalloc(rows, sizeof(*notes));
+    for (r = 0; r < rows; r++) {
+        json_t *site = json_array_get(sites, r);
+        char **row = cells + r * 4;
+
+        row[0] = xstrdup("  ");
+        if (num_field(site, "bytes_per_second", &v))
+            row[1] = xasprintf("%s/s", format_bytes(v, buf, sizeof(buf)));
+        else
+            row[1] = xstrdup("-");
+        row[2] = render_clean(str_field(site, "function"));
+        row[3] = frame_location(site);
+        if (str_field(site, "leaf_function") != NULL) {
+            fn = render_clean(str_field(site, "leaf_function"));
+            notes[r] = xasprintf("allocated in %s", fn);
+            free(fn);
+        }
+    }
+    print_table_notes(out, header, cells, rows, 4, right, notes, 2);
+}
+
+void render_insights(FILE *out, json_t *insights, json_t *window)
+{
+    size_t i, n = json_array_size(insights);
+    char from[48], to[48];
+
+    if (json_is_object(window))
+        fprintf(out, "\nInsights (not alerts), %s to %s\n",
+                time_field(window, "from", from, sizeof(from)),
+                time_field(window, "to", to, sizeof(to)));
+    else
+        fprintf(out, "\nInsights (not alerts)\n");
+    if (n == 0)
+        fprintf(out, "  none: no retained heap or heavy garbage churn to report\n");
+    for (i = 0; i < n; i++) {
+        json_t *ins = json_array_get(insights, i);
+        char *kind = render_clean(str_field(ins, "kind"));
+
+        fprintf(out, "  %s\n", kind);
+        free(kind);
+        if (str_field(ins, "summary") != NULL)
+            print_wrapped(out, str_field(ins, "summary"), 4);
+        print_insight_sites(out, json_object_get(ins, "sites"));
+    }
 }

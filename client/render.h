@@ -36,6 +36,11 @@ void render_breakdown_unavailable(FILE *out, const char *why);
 void render_heap_diff(FILE *out, json_t *diff);
 void render_goroutine_diff(FILE *out, json_t *diff);
 
+/* `insights` and the end of `show`: under "Insights", each insight's kind and its summary
+ * wrapped, and for gc_churn the allocating sites; "none" for an empty list.  window (the
+ * answer's "window", or NULL) says over what time. */
+void render_insights(FILE *out, json_t *insights, json_t *window);
+
 /* `series`: one line per point, "2026-11-21 23:50:01  12.3 MiB", or time/min/avg/max. */
 void render_series(FILE *out, json_t *series);
 

@@ -626,7 +626,7 @@ static void take_figures(struct alert *a, const struct leak_verdict *v, int64_t 
     a->window_to_ms = v->trend.to_ms;
     a->level = v->trend.level;
     a->limit_bytes = v->limit_bytes;
-    copy_str(a->limit_source, sizeof a->limit_source, v->limit_bytes > 0 ? "MemTotal" : "");
+    copy_str(a->limit_source, sizeof a->limit_source, v->limit_source);
     a->seconds_to_limit = v->seconds_to_limit;
     a->updated_ms = now;
 }

@@ -476,7 +476,9 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *r)
             if (get) {
                 if (!t)
                     { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
-                { api_reply_json(r, 200, target_json(api, t)); return; }
+                json_t *o = target_json(api, t);
+                api_add_insights(api, t, o);    /* computed on request: the detail view only */
+                { api_reply_json(r, 200, o); return; }
             }
             if (strcmp(method, "DELETE") == 0) {
                 if (!t)
@@ -513,13 +515,15 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *r)
             { api_handle_alerts(api, req, t, r); return; }
         }
         if (strcmp(slash, "/breakdown") == 0 || strcmp(slash, "/heap/diff") == 0 ||
-            strcmp(slash, "/goroutines/diff") == 0) {
+            strcmp(slash, "/goroutines/diff") == 0 || strcmp(slash, "/insights") == 0) {
             if (!get)
                 { reply_method(r, "GET"); return; }
             if (!t)
                 { api_reply_error(r, 404, "target \"%s\" not found", name); return; }
             if (slash[1] == 'b')
                 api_handle_breakdown(api, req, t, r);
+            else if (slash[1] == 'i')
+                api_handle_insights(api, req, t, r);
             else
                 api_handle_profile_diff(api, req, t, slash[1] == 'h' ? PPROF_HEAP : PPROF_GOROUTINE, r);
             return;

@@ -1,5 +1,5 @@
 /* api_go.c - the REST API's Go runtime view: a target's runtime sources and values, the RSS
- * breakdown, and heap and goroutine profile diffs. */
+ * breakdown, heap and goroutine profile diffs, and insights. */
 #include "config.h"
 
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include "api_internal.h"
 #include "breakdown.h"
 #include "gorun.h"
+#include "insight.h"
 #include "leak.h"
 #include "metrics.h"
 #include "profstore.h"
@@ -139,8 +140,22 @@ json_t *api_verdict_json(struct api *api, const struct target *t)
     json_object_set_new(o, "window", json_pack("{soso}", "from", api_json_seconds(v.trend.from_ms),
                                                "to", api_json_seconds(v.trend.to_ms)));
     json_object_set_new(o, "level", json_real(v.trend.level));
-    if (v.limit_bytes > 0)
+    if (v.limit_bytes > 0) {
         json_object_set_new(o, "limit_bytes", json_integer((json_int_t)v.limit_bytes));
+        json_object_set_new(o, "limit_source", json_string(v.limit_source));
+    }
+    /* Every limit known, keyed like limit_source; null where none or unknown. */
+    const struct { const char *name; double bytes; } limits[] = {
+        { "memory.max", v.memory_max_bytes },
+        { "GOMEMLIMIT", v.gomemlimit_bytes },
+        { "MemTotal", v.mem_total_bytes },
+    };
+    json_t *lo = json_object();
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+        json_object_set_new(lo, limits[i].name, limits[i].bytes > 0
+                                                    ? json_integer((json_int_t)limits[i].bytes)
+                                                    : json_null());
+    json_object_set_new(o, "limits", lo);
     json_object_set_new(o, "seconds_to_limit",
                         v.seconds_to_limit >= 0 ? json_integer((json_int_t)v.seconds_to_limit)
                                                 : json_null());
@@ -371,4 +386,91 @@ void api_handle_profile_diff(struct api *api, const struct http_request *req, st
     json_object_set_new(doc, "sites", sites);
     profstore_diff_free(d);
     api_reply_json(r, 200, doc);
+}
+
+/* ---- insights ---------------------------------------------------------------------------- */
+
+static json_t *insight_json(const struct insight *ins)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(insight_kind_name(ins->kind)));
+    json_object_set_new(o, "summary", json_string(ins->summary));
+    json_t *fig = json_object();
+    for (size_t i = 0; i < ins->nfigures; i++) {
+        double v = ins->figures[i].value;
+        json_object_set_new(fig, ins->figures[i].name,
+                            v == floor(v) && fabs(v) < 9e15 ? json_integer((json_int_t)v)
+                                                            : json_real(v));
+    }
+    json_object_set_new(o, "figures", fig);
+    if (ins->kind == INSIGHT_GC_CHURN) {
+        json_t *sites = json_array();
+        for (size_t i = 0; i < ins->nsites; i++) {
+            const struct insight_site *s = &ins->sites[i];
+            json_t *so = json_pack("{sssssIsf}", "function", s->function, "file", s->file,
+                                   "line", (json_int_t)s->line, "bytes_per_second",
+                                   round(s->bytes_per_second));
+            if (s->leaf_function[0])
+                json_object_set_new(so, "leaf_function", json_string(s->leaf_function));
+            json_array_append_new(sites, so);
+        }
+        json_object_set_new(o, "sites", sites);
+    }
+    return o;
+}
+
+/* The target's insights now, as {"window":{...},"insights":[...]}; NULL (with *status and
+ * *why) when they cannot be had. */
+static json_t *insights_doc(struct api *api, const struct target *t, unsigned *status,
+                            const char **why)
+{
+    struct insight_config cfg;
+    insight_config_default(&cfg, leakwatch_speed(api->lw));
+    struct insight_input *in = xcalloc(1, sizeof *in);
+    int rc = insight_gather(api->st, api->ps, t, &cfg, now_wall_ms(), in);
+    json_t *list = json_array();
+    if (rc == 0) {
+        struct insight_list out;
+        insight_compute(in, &cfg, &out);
+        for (size_t i = 0; i < out.n; i++)
+            json_array_append_new(list, insight_json(&out.v[i]));
+    } else if (rc != -ENODATA) {
+        /* No Go series (no endpoint, nothing scraped yet) is nothing to say, not a failure. */
+        json_decref(list);
+        free(in);
+        *status = 500;
+        *why = store_errmsg(api->st);
+        return NULL;
+    }
+    json_t *doc = json_pack("{s{soso}so}", "window", "from", api_json_seconds(in->from_ms), "to",
+                            api_json_seconds(in->to_ms), "insights", list);
+    free(in);
+    return doc;
+}
+
+void api_handle_insights(struct api *api, const struct http_request *req, struct target *t,
+                         struct http_reply *r)
+{
+    unsigned status;
+    const char *why;
+    json_t *doc = insights_doc(api, t, &status, &why);
+    if (!doc) {
+        api_reply_error(r, status, "cannot read the target's series: %s", why);
+        return;
+    }
+    json_object_set_new(doc, "target", json_string(target_record(t)->name));
+    api_reply_json(r, 200, doc);
+}
+
+void api_add_insights(struct api *api, const struct target *t, json_t *target)
+{
+    if (!target_record(t)->endpoint[0])
+        return;     /* no Go view, nothing to say: skip the queries */
+    unsigned status;
+    const char *why;
+    json_t *doc = insights_doc(api, t, &status, &why);
+    if (doc) {
+        json_object_set(target, "insights", json_object_get(doc, "insights"));
+        json_decref(doc);
+    }
 }

@@ -50,6 +50,11 @@ int api_parse_go_fields(json_t *doc, struct target_record *rec, struct http_repl
 json_t *api_verdict_json(struct api *api, const struct target *t);
 void api_handle_breakdown(struct api *api, const struct http_request *req, struct target *t,
                           struct http_reply *r);
+/* GET .../insights: {"target","window":{"from","to"},"insights":[...]} (insight.h). */
+void api_handle_insights(struct api *api, const struct http_request *req, struct target *t,
+                         struct http_reply *r);
+/* Adds "insights" to a target's detail object, computed now (targets with an endpoint). */
+void api_add_insights(struct api *api, const struct target *t, json_t *target);
 void api_handle_profile_diff(struct api *api, const struct http_request *req, struct target *t,
                              enum pprof_kind kind, struct http_reply *r);
 

@@ -9,6 +9,7 @@
 
 #include "leak.h"
 #include "log.h"
+#include "memlimit.h"
 #include "metrics.h"
 #include "store.h"
 #include "targets.h"
@@ -29,6 +30,10 @@ struct leaktarget {
     int64_t next_due;                       /* monotonic */
     struct detector det[LEAK_KIND_COUNT];
     struct leak_verdict verdict;
+    struct memlimit lim;                    /* of the process below */
+    int64_t lim_read_mono;                  /* 0: never read */
+    int lim_pid;
+    int64_t lim_start_ms;
 };
 
 struct leakwatch {
@@ -39,7 +44,7 @@ struct leakwatch {
     int64_t *ts_buf;                        /* one window of points, reused */
     double *val_buf;
     size_t buf_len, buf_cap;
-    double mem_total;                       /* bytes, from /proc/meminfo */
+    struct memlimit_reader *mlr;
     leakwatch_observer_fn observer;
     void *observer_arg;
 };
@@ -62,6 +67,9 @@ void leakwatch_config_default(struct leakwatch_config *cfg)
     /* Goroutines are counted, not weighed: 50 more an hour is material. */
     cfg->counts.min_growth_per_hour = 50;
     cfg->judge_interval_ms = 30 * 1000;
+    /* Limits change rarely (a unit's MemoryMax edited, a container resized); re-reading them
+     * costs a few small files and the environment, well under a millisecond. */
+    cfg->limit_refresh_ms = 5 * 60 * 1000;
     cfg->speed = 1;
 }
 
@@ -85,20 +93,6 @@ void leakwatch_target_params(const struct leakwatch_config *cfg, const struct ta
         detect_params_speed(out, cfg->speed);
 }
 
-static double read_mem_total(void)
-{
-    FILE *f = fopen("/proc/meminfo", "re");
-    char line[256];
-    double kib = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemTotal: %lf kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib * 1024;
-}
-
 const struct leakwatch_config *leakwatch_get_config(const struct leakwatch *lw)
 {
     return &lw->cfg;
@@ -111,15 +105,27 @@ void leakwatch_set_config(struct leakwatch *lw, const struct leakwatch_config *c
         lw->cfg.judge_interval_ms = (int64_t)((double)cfg->judge_interval_ms / cfg->speed);
         if (lw->cfg.judge_interval_ms < 1000)
             lw->cfg.judge_interval_ms = 1000;
+        lw->cfg.limit_refresh_ms = (int64_t)((double)cfg->limit_refresh_ms / cfg->speed);
+    } else {
+        lw->cfg.speed = 1;
     }
+}
+
+double leakwatch_speed(const struct leakwatch *lw)
+{
+    return lw->cfg.speed;
 }
 
 int leakwatch_open(struct store *st, const struct leakwatch_config *cfg, struct leakwatch **out)
 {
+    struct memlimit_reader *mlr;
+    int rc = memlimit_reader_new(NULL, NULL, &mlr);
+    if (rc < 0)
+        return rc;
     struct leakwatch *lw = xcalloc(1, sizeof *lw);
     lw->st = st;
     leakwatch_set_config(lw, cfg);
-    lw->mem_total = read_mem_total();
+    lw->mlr = mlr;
     *out = lw;
     return 0;
 }
@@ -133,6 +139,7 @@ void leakwatch_close(struct leakwatch *lw)
     free(lw->v);
     free(lw->ts_buf);
     free(lw->val_buf);
+    memlimit_reader_free(lw->mlr);
     free(lw);
 }
 
@@ -232,7 +239,115 @@ static int rank(enum detect_state s)
     return s == DETECT_LEAKING ? 3 : s == DETECT_SUSPECT ? 2 : s == DETECT_OK ? 1 : 0;
 }
 
-static void decide(struct leakwatch *lw, struct leaktarget *lt, const struct target *t)
+static const char *state_word(const struct memlimit_value *v)
+{
+    return v->state == MEMLIMIT_NONE ? "none" : "unknown";
+}
+
+/* Reads the target's limits when its process changed, or every limit_refresh_ms; says so
+ * in the log when they change. */
+static void refresh_limits(struct leakwatch *lw, struct leaktarget *lt, const struct target *t,
+                           int64_t now_mono)
+{
+    size_t n;
+    const struct target_proc *p = target_processes(t, &n);
+    int pid = n > 0 ? p[0].pid : 0;
+    int64_t start = n > 0 ? p[0].start_time_ms : 0;
+    if (lt->lim_read_mono && pid == lt->lim_pid && start == lt->lim_start_ms &&
+        now_mono - lt->lim_read_mono < lw->cfg.limit_refresh_ms)
+        return;
+    struct memlimit m;
+    if (memlimit_read(lw->mlr, pid, &m) == -ESRCH && lt->lim_read_mono)
+        return;     /* gone since the last sample: the next one says what runs now */
+    const struct memlimit *o = &lt->lim;
+    if (!lt->lim_read_mono || m.effective_bytes != o->effective_bytes ||
+        strcmp(m.effective_source, o->effective_source) != 0 ||
+        m.gomemlimit.state != o->gomemlimit.state || m.gomemlimit.bytes != o->gomemlimit.bytes) {
+        char eff[32], gml[48];
+        if (m.gomemlimit.state == MEMLIMIT_SET)
+            format_bytes((double)m.gomemlimit.bytes, gml, sizeof gml);
+        else
+            snprintf(gml, sizeof gml, "%s", state_word(&m.gomemlimit));
+        log_info("target \"%s\": memory limit %s (%s), GOMEMLIMIT %s",
+                 target_record(t)->name,
+                 m.effective_bytes ? format_bytes((double)m.effective_bytes, eff, sizeof eff)
+                                   : "unknown",
+                 m.effective_source[0] ? m.effective_source : "no source", gml);
+    }
+    lt->lim = m;
+    lt->lim_pid = pid;
+    lt->lim_start_ms = start;
+    lt->lim_read_mono = now_mono;
+}
+
+static int keep_last(void *arg, const struct store_point *p)
+{
+    *(double *)arg = p->avg;
+    return 0;
+}
+
+/* The newest stored value of a metric in API units, within the detection window: 0 or
+ * -ENODATA. */
+static int newest_value(struct leakwatch *lw, int64_t target_id, enum metric_id m,
+                        int64_t now_wall, double *out)
+{
+    const struct metric_info *mi = metric_info(m);
+    struct store_series *s = store_series_find(lw->st, target_id, mi->name);
+    double v = NAN;
+    int64_t window = (int64_t)((double)lw->cfg.bytes.window_ms / lw->cfg.speed);
+    if (!s || store_query(lw->st, s, now_wall - window, now_wall, 0, keep_last, &v, NULL) < 0 ||
+        isnan(v))
+        return -ENODATA;
+    *out = v * mi->scale;
+    return 0;
+}
+
+/* Where the named signal's growth leads, and when (see leak.h). */
+static void project(struct leakwatch *lw, struct leaktarget *lt, const struct target *t,
+                    struct leak_verdict *v, int64_t now_wall)
+{
+    const struct memlimit *ml = &lt->lim;
+    v->memory_max_bytes = ml->cgroup.state == MEMLIMIT_SET ? (double)ml->cgroup.bytes : 0;
+    v->gomemlimit_bytes = ml->gomemlimit.state == MEMLIMIT_SET ? (double)ml->gomemlimit.bytes : 0;
+    v->mem_total_bytes = ml->mem_total.state == MEMLIMIT_SET ? (double)ml->mem_total.bytes : 0;
+    v->limit_bytes = 0;
+    v->limit_source[0] = '\0';
+    v->seconds_to_limit = -1;
+    if (v->kind == LEAK_GOROUTINE)
+        return;     /* counted, not weighed: its memory shows in the other signals */
+    double limit = (double)ml->effective_bytes, level = -1, sys, released;
+    const char *source = ml->effective_source ? ml->effective_source : "";
+    size_t nproc;
+    (void)target_processes(t, &nproc);
+    if (v->kind == LEAK_HEAP && nproc == 1 && ml->gomemlimit.state == MEMLIMIT_SET &&
+        (limit <= 0 || (double)ml->gomemlimit.bytes < limit) &&
+        newest_value(lw, lt->id, M_GO_SYS, now_wall, &sys) == 0 &&
+        newest_value(lw, lt->id, M_GO_HEAP_RELEASED, now_wall, &released) == 0) {
+        limit = (double)ml->gomemlimit.bytes;
+        source = "GOMEMLIMIT";
+        level = sys - released;
+    } else if (strcmp(source, "memory.max") == 0) {
+        uint64_t cur;
+        if (memlimit_cgroup_usage(lw->mlr, ml, &cur) == 0)
+            level = (double)cur;
+    }
+    const int64_t *values;
+    uint64_t present = target_latest(t, &values);
+    if (level < 0 && ((present >> M_RSS) & 1))
+        level = (double)values[M_RSS] * metric_info(M_RSS)->scale;
+    if (!(limit > 0))
+        return;
+    v->limit_bytes = limit;
+    snprintf(v->limit_source, sizeof v->limit_source, "%s", source);
+    if (level >= 0 && v->trend.slope_per_hour > 0) {
+        v->seconds_to_limit = (limit - level) / (v->trend.slope_per_hour / 3600.0);
+        if (v->seconds_to_limit < 0)
+            v->seconds_to_limit = 0;
+    }
+}
+
+static void decide(struct leakwatch *lw, struct leaktarget *lt, const struct target *t,
+                   int64_t now_wall)
 {
     /* Ties go to the earlier kind here.  Goroutines first: leaked goroutines keep what
      * they reference, so a goroutine leak grows the heap too, and the heap is then the
@@ -251,6 +366,12 @@ static void decide(struct leakwatch *lw, struct leaktarget *lt, const struct tar
         if (best < 0 || rank(lt->det[k].state) > rank(lt->det[best].state))
             best = k;
     }
+    /* Nothing growing: the verdict speaks of the heap if it can (its kind then only says
+     * which signal the figures are of, and a goroutine count has no memory limit). */
+    if (best >= 0 && rank(lt->det[best].state) <= rank(DETECT_OK))
+        for (int k = LEAK_KIND_COUNT - 1; k >= 0; k--)
+            if (lt->verdict.signal_seen[k] && lt->det[k].state == lt->det[best].state)
+                best = k;
     struct leak_verdict *v = &lt->verdict;
     enum detect_state old = v->state;
     if (best < 0) {
@@ -272,16 +393,7 @@ static void decide(struct leakwatch *lw, struct leaktarget *lt, const struct tar
     v->kind = (enum leak_kind)best;
     v->since_ms = lt->det[best].since_ms;
     v->trend = lt->det[best].last;
-    v->limit_bytes = best == LEAK_GOROUTINE ? 0 : lw->mem_total;
-    v->seconds_to_limit = -1;
-    const int64_t *values;
-    uint64_t present = target_latest(t, &values);
-    if (v->limit_bytes > 0 && v->trend.slope_per_hour > 0 && ((present >> M_RSS) & 1)) {
-        double rss = (double)values[M_RSS] * metric_info(M_RSS)->scale;
-        v->seconds_to_limit = (v->limit_bytes - rss) / (v->trend.slope_per_hour / 3600.0);
-        if (v->seconds_to_limit < 0)
-            v->seconds_to_limit = 0;
-    }
+    project(lw, lt, t, v, now_wall);
     if (v->state != old && (v->state == DETECT_LEAKING || old == DETECT_LEAKING)) {
         char rate[48];
         if (best == LEAK_GOROUTINE)
@@ -314,7 +426,8 @@ int64_t leakwatch_tick(struct leakwatch *lw, struct targets *ts, int64_t now_mon
         }
         for (int k = 0; k < LEAK_KIND_COUNT; k++)
             judge_signal(lw, lt, rec, (enum leak_kind)k, now_wall);
-        decide(lw, lt, t);
+        refresh_limits(lw, lt, t, now_mono);
+        decide(lw, lt, t, now_wall);
         if (lw->observer)
             lw->observer(lw->observer_arg, t, &lt->verdict, now_wall);
     }

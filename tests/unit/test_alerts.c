@@ -120,6 +120,7 @@ static struct leak_verdict verdict(enum detect_state s, enum leak_kind k, int64_
     v.trend.to_ms = now;
     v.trend.level = 100e6;
     v.limit_bytes = 8e9;
+    snprintf(v.limit_source, sizeof v.limit_source, "MemTotal");
     v.seconds_to_limit = 3600 * 10;
     return v;
 }

@@ -19,6 +19,8 @@
 #define SELECT_BINNED_MIN 1024  /* values from which selection bins first */
 #define SELECT_SAMPLE 1024
 #define SELECT_BINS 1024
+/* A leak is confirmed only once the signal's history spans this much of the window. */
+#define CONFIRM_HISTORY_PERCENT 60
 
 /* A rise that is losing speed is a cache filling up, not a leak: growth is refused when the
  * recent slope's interval lies wholly below this share of the window's slope.  Judged on
@@ -520,8 +522,12 @@ enum detect_state detector_update(struct detector *d, const struct detect_params
         d->clear_run = 0;
         if (d->state == DETECT_OK)
             enter(d, DETECT_SUSPECT, now_ms);
+        /* Nor is a leak confirmed before the signal's history fills most of the window: a
+         * warm-up that is the whole of what is judged looks like steady growth (a cache
+         * that fills over ten minutes, judged at minute eleven). */
         if (d->state == DETECT_SUSPECT && d->growing_run >= p->confirm_count &&
-            now_ms - d->growing_since_ms >= p->confirm_ms)
+            now_ms - d->growing_since_ms >= p->confirm_ms &&
+            now_ms - d->first_ms >= p->window_ms * CONFIRM_HISTORY_PERCENT / 100)
             enter(d, DETECT_LEAKING, now_ms);
     } else {
         d->growing_run = 0;

@@ -28,7 +28,8 @@
  * The stateful part, struct detector, turns successive judgements into a verdict with
  * hysteresis: warming until min_history_ms of data (growing judgements meanwhile do not
  * count); suspect after one growing judgement; leaking after confirm_count consecutive ones
- * spanning at least confirm_ms; back to ok (from suspect or leaking) only after clear_count
+ * spanning at least confirm_ms, once the signal's history covers 60 % of the window (a
+ * warm-up must not be the whole of what is judged); back to ok (from suspect or leaking) only after clear_count
  * consecutive non-growing judgements. */
 #ifndef MEMWATCH_DETECT_H
 #define MEMWATCH_DETECT_H

@@ -19,7 +19,7 @@ static const struct {
     const char *name;
     enum metric_id metric;
 } signals[LEAK_KIND_COUNT] = {
-    [LEAK_HEAP] = { "heap", M_GO_HEAP_ALLOC },
+    [LEAK_HEAP] = { "heap", M_GO_HEAP_ALLOC },     /* or NextGC: see judge_signal */
     [LEAK_GOROUTINE] = { "goroutine", M_GO_GOROUTINES },
     [LEAK_NON_GO] = { "non_go", M_GO_NON_GO },
     [LEAK_RSS] = { "rss", M_RSS },
@@ -214,6 +214,21 @@ static void judge_signal(struct leakwatch *lw, struct leaktarget *lt,
     leakwatch_target_params(&lw->cfg, rec, k, &params);
     const struct metric_info *mi = metric_info(signals[k].metric);
     struct store_series *s = store_series_find(lw->st, lt->id, mi->name);
+    double scale = mi->scale;
+    /* The live heap, from the GC's own figure: the heap goal (NextGC) is set at the end of
+     * each collection to live x (1 + GOGC/100), so it steps with what the last GC found
+     * live, never with the garbage since.  HeapAlloc's troughs trace the same only while GC
+     * cycles are shorter than an envelope bucket: a heap that grows lengthens its cycles,
+     * and a heavy churn makes the troughs random points on the saw-tooth.  With GOGC off
+     * the goal means nothing, and HeapAlloc's envelope is all there is. */
+    if (k == LEAK_HEAP && lt->lim.gogc >= 0) {
+        const struct metric_info *ng = metric_info(M_GO_NEXT_GC);
+        struct store_series *gs = store_series_find(lw->st, lt->id, ng->name);
+        if (gs) {
+            s = gs;
+            scale = ng->scale * 100.0 / (100.0 + lt->lim.gogc);
+        }
+    }
     if (!s)
         return;     /* the target has no such signal (no endpoint, say): leave it out */
     struct detect_trend trend;
@@ -223,7 +238,7 @@ static void judge_signal(struct leakwatch *lw, struct leaktarget *lt,
     if (store_query(lw->st, s, now_wall - p->window_ms, now_wall, 0, collect, lw, NULL) == 0 &&
         lw->buf_len > 0) {
         for (size_t i = 0; i < lw->buf_len; i++)
-            lw->val_buf[i] *= mi->scale;
+            lw->val_buf[i] *= scale;
         oldest = lw->ts_buf[0];
         if (detect_trend(lw->ts_buf, lw->val_buf, lw->buf_len, p, &trend) == 0)
             tp = &trend;
@@ -424,9 +439,9 @@ int64_t leakwatch_tick(struct leakwatch *lw, struct targets *ts, int64_t now_mon
                 lw->observer(lw->observer_arg, t, NULL, now_wall);
             continue;
         }
+        refresh_limits(lw, lt, t, now_mono);    /* first: the heap signal needs GOGC */
         for (int k = 0; k < LEAK_KIND_COUNT; k++)
             judge_signal(lw, lt, rec, (enum leak_kind)k, now_wall);
-        refresh_limits(lw, lt, t, now_mono);
         decide(lw, lt, t, now_wall);
         if (lw->observer)
             lw->observer(lw->observer_arg, t, &lt->verdict, now_wall);

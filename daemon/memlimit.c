@@ -386,6 +386,8 @@ static void read_gomemlimit(struct memlimit_reader *r, int pid, struct memlimit 
     if (build(r, "%s/%d/environ", r->proc, pid) < 0 ||
         read_file(r->path, r->buf, sizeof r->buf, &len, &truncated) < 0)
         return;
+    if (memlimit_find_env(r->buf, len, "GOGC", &v, &vlen) == 0)
+        out->gogc = memlimit_parse_gogc(v, vlen);
     int rc = memlimit_find_env(r->buf, len, "GOMEMLIMIT", &v, &vlen);
     if (rc == -ENOENT) {
         if (!truncated)
@@ -405,10 +407,32 @@ static void read_gomemlimit(struct memlimit_reader *r, int pid, struct memlimit 
     }
 }
 
+int memlimit_parse_gogc(const char *s, size_t len)
+{
+    if (len == 3 && memcmp(s, "off", 3) == 0)
+        return -1;
+    size_t i = 0;
+    bool neg = len > 0 && s[0] == '-';
+    if (neg)
+        i = 1;
+    if (i == len)
+        return 100;
+    long v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 100;
+        v = v * 10 + (s[i] - '0');
+        if (v > INT32_MAX)
+            return 100;     /* Go's atoi32 refuses it: the default applies */
+    }
+    return neg && v > 0 ? -1 : (int)v;
+}
+
 int memlimit_read(struct memlimit_reader *r, int pid, struct memlimit *out)
 {
     memset(out, 0, sizeof *out);
     out->effective_source = "";
+    out->gogc = 100;
     size_t len;
     uint64_t v;
     if (build(r, "%s/meminfo", r->proc) == 0 &&

@@ -44,6 +44,9 @@ struct memlimit {
     int cgroup_version;                 /* 1 or 2; 0 when the process's cgroup was not found */
     char cgroup_dir[512];               /* the cgroup whose limit binds, as in /proc/PID/cgroup
                                          * ("" if none, or the path is longer than this) */
+    int gogc;                           /* GOGC from the environment: the percentage, -1 for
+                                         * "off"; Go's default 100 when unset, unparseable or
+                                         * unreadable (debug.SetGCPercent is not visible) */
     uint64_t effective_bytes;           /* min(memory.max, MemTotal); 0 if neither is known */
     const char *effective_source;       /* "memory.max", "MemTotal", or "" */
 };
@@ -71,6 +74,9 @@ int memlimit_parse_gomemlimit(const char *s, size_t len, uint64_t *bytes);
 /* The content of memory.max ("max" or bytes, one line) or, version 1, of
  * memory.limit_in_bytes (bytes; >= 2^62 is none). */
 int memlimit_parse_cgroup_limit(const char *s, size_t len, int version, uint64_t *bytes);
+/* A GOGC value as Go reads it (runtime.readGOGC): "off" -> -1, an integer -> itself (a
+ * negative one -> -1, the GC being off then too), anything else -> 100. */
+int memlimit_parse_gogc(const char *s, size_t len);
 /* MemTotal from /proc/meminfo's text, in bytes: 0 or -EINVAL. */
 int memlimit_parse_meminfo(const char *s, size_t len, uint64_t *bytes);
 /* The value of name in a NUL-separated environment block (the first entry wins, as in Go's

@@ -547,15 +547,17 @@ static void test_detector_transitions(void **state)
     assert_int_equal(d.since_ms, now);
     assert_int_equal(d.growing_since_ms, run_start);
     /* ... leaking only once the run spans confirm_ms (5 min), though 3 judgements came
-     * long before: 10 more at 30 s. */
-    for (int i = 1; i < 10; i++) {
+     * long before, and the history (from start - 1 min) covers 60 % of the 30 min window:
+     * at start + 17 min, 13 judgements after the first growing one. */
+    for (int i = 1; i < 13; i++) {
         now += step;
         assert_int_equal(detector_update(&d, &p, now, start, &yes), DETECT_SUSPECT);
     }
     now += step;
+    assert_int_equal(now - d.first_ms, 18 * MIN);
     assert_int_equal(detector_update(&d, &p, now, start, &yes), DETECT_LEAKING);
     assert_int_equal(d.since_ms, now);
-    assert_int_equal(d.growing_run, 11);
+    assert_int_equal(d.growing_run, 14);
 
     /* leaking -> ok only after clear_count (5) non-growing judgements in a row; a growing
      * one in between starts the count again, and no data neither clears nor confirms. */
@@ -943,7 +945,7 @@ static void test_leak_goroutines(void **state)
         .live = live_goroutines, .noise_sd = 30, .counts = true);
     struct outcome o;
     run(&sc, &o);
-    assert_leak(&sc, &o, 16 * MIN);
+    assert_leak(&sc, &o, 19 * MIN);
     outcome_free(&o);
 }
 
@@ -956,7 +958,7 @@ static void test_leak_rss(void **state)
         .rate_per_hour = 5 * HOUR * MiB, .live = live_rss_fast, .noise_unif = 2 * MiB);
     struct outcome o;
     run(&sc, &o);
-    assert_leak(&sc, &o, 16 * MIN);
+    assert_leak(&sc, &o, 19 * MIN);
     outcome_free(&o);
 }
 

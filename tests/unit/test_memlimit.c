@@ -100,6 +100,25 @@ static int cgl(const char *s, int version, uint64_t *v)
     return memlimit_parse_cgroup_limit(s, strlen(s), version, v);
 }
 
+static void test_parse_gogc(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int want;
+    } cases[] = {
+        { "off", -1 }, { "100", 100 }, { "50", 50 }, { "0", 0 }, { "400", 400 },
+        { "-1", -1 }, { "-0", 0 }, { "", 100 }, { "abc", 100 }, { "50%", 100 }, { " 50", 100 },
+        { "OFF", 100 }, { "99999999999", 100 }, { "2147483647", 2147483647 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = memlimit_parse_gogc(cases[i].s, strlen(cases[i].s));
+        if (got != cases[i].want)
+            print_error("GOGC \"%s\": got %d, want %d\n", cases[i].s, got, cases[i].want);
+        assert_int_equal(got, cases[i].want);
+    }
+}
+
 static void test_parse_cgroup_limit(void **state)
 {
     uint64_t v;
@@ -374,16 +393,22 @@ static void test_tree_v1_and_big_environ(void **state)
 
 /* ---- real processes ----------------------------------------------------------------------- */
 
-static pid_t spawn_sleep(const char *gomemlimit)
+static pid_t spawn_sleep_gogc(const char *gomemlimit, const char *gogc)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        char var[128], path_env[] = "PATH=/usr/bin:/bin", name[] = "sleep", secs[] = "30";
-        char *envp[3] = { path_env, NULL, NULL };
+        char var[128], var2[128], path_env[] = "PATH=/usr/bin:/bin", name[] = "sleep";
+        char secs[] = "30";
+        char *envp[4] = { path_env, NULL, NULL, NULL };
+        int n = 1;
         if (gomemlimit) {
             snprintf(var, sizeof var, "GOMEMLIMIT=%s", gomemlimit);
-            envp[1] = var;
+            envp[n++] = var;
+        }
+        if (gogc) {
+            snprintf(var2, sizeof var2, "GOGC=%s", gogc);
+            envp[n++] = var2;
         }
         char *argv[] = { name, secs, NULL };
         execve("/bin/sleep", argv, envp);
@@ -411,6 +436,11 @@ static void reap(pid_t pid)
     waitpid(pid, &st, 0);
 }
 
+static pid_t spawn_sleep(const char *gomemlimit)
+{
+    return spawn_sleep_gogc(gomemlimit, NULL);
+}
+
 static void test_real_processes(void **state)
 {
     struct memlimit_reader *r;
@@ -435,6 +465,17 @@ static void test_real_processes(void **state)
     pid = spawn_sleep(NULL);
     assert_int_equal(memlimit_read(r, (int)pid, &m), 0);
     assert_int_equal(m.gomemlimit.state, MEMLIMIT_NONE);
+    assert_int_equal(m.gogc, 100);      /* unset: Go's default */
+    reap(pid);
+
+    pid = spawn_sleep_gogc("1GiB", "off");
+    assert_int_equal(memlimit_read(r, (int)pid, &m), 0);
+    assert_int_equal(m.gogc, -1);
+    assert_int_equal(m.gomemlimit.state, MEMLIMIT_SET);
+    reap(pid);
+    pid = spawn_sleep_gogc(NULL, "250");
+    assert_int_equal(memlimit_read(r, (int)pid, &m), 0);
+    assert_int_equal(m.gogc, 250);
     reap(pid);
 
     /* The process is gone now (reaped): its PID is free. */
@@ -529,6 +570,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_gomemlimit),
+        cmocka_unit_test(test_parse_gogc),
         cmocka_unit_test(test_parse_cgroup_limit),
         cmocka_unit_test(test_parse_meminfo),
         cmocka_unit_test(test_find_env),

@@ -14,12 +14,12 @@
 # story; long enough for cache-plateau's warm-up to leave the detection window and for
 # several of burst-release's bursts).
 #
-# Memory: a 1 MiB/s leak grows for 1100 s of the story (110 s of the clock at speed 10)
-# before its cap (-max-mb 1100); heap leaks run with GOMEMLIMIT = cap + 200 MiB; a leak is
+# Memory: a 1 MiB/s leak grows for 1600 s of the story (160 s of the clock at speed 10)
+# before its cap (-max-mb 1600); heap leaks run with GOMEMLIMIT = cap + 200 MiB; a leak is
 # stopped once it has been detected and its culprit recorded (and its alert has fired, when
 # the daemon has alerts), at its cap, or when the scenarios together pass BENCH_MAX_RSS_MIB
-# (7680) of RSS; from then on it is no longer judged, so a leak not found by its cap counts
-# as missed.  Expect about 7 GiB at the peak (three heap leaks grow at once).
+# (10240) of RSS; from then on it is no longer judged, so a leak not found by its cap counts
+# as missed.  Expect 7-8 GiB at the peak (four heap leaks grow at once).
 #
 # Prints per scenario: truth, TP/FN/TN/FP, the kind of the first "leaking" verdict, the time
 # from the onset ("phase leak-start") to it and to the alert's fired time (seconds, and
@@ -29,7 +29,7 @@
 # median and max time to detect, and the 1 MiB/s leaks (map-cache, slice-append) against
 # the 3-minute target.
 #
-# Environment: BENCH_MAX_RSS_MIB (7680), BENCH_MAX_MB (the leaks' cap, MiB; 1100),
+# Environment: BENCH_MAX_RSS_MIB (10240), BENCH_MAX_MB (the leaks' cap, MiB; 1600),
 # BENCH_LOG_LEVEL (info), BENCH_TMPDIR (where the work dir goes; default $TMPDIR or /tmp),
 # BENCH_KEEP=1 keeps the work dir (daemon log, verdicts.tsv, alerts.tsv, the programs'
 # output).  Exit status 0 whenever it ran; 1 if it could not run, 2 on bad usage.

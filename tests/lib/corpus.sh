@@ -44,7 +44,7 @@
 # times); after corpus_report also C_RESULT (TP FN TN FP) and C_KIND_OK.
 #
 # Tunables (set before corpus_init; empty means the default): CORPUS_MAX_MB (-max-mb of
-# every scenario, 1100), CORPUS_MAX_RSS_MIB (7680), CORPUS_GRACE_S (300 / SPEED, >= 10).
+# every scenario, 1600), CORPUS_MAX_RSS_MIB (10240), CORPUS_GRACE_S (300 / SPEED, >= 10).
 
 # The scenarios whose truth is a heap leak (they get GOMEMLIMIT) and what each one's culprit
 # may also be called (subslice-pin's bug is in extractHeader, which allocates nothing).
@@ -96,12 +96,12 @@ _c_event() {        # a line on stderr as things happen (bench progress; the tes
 corpus_init() {
     CORPUS_DIR=$1 CORPUS_SPEED=$2 CORPUS_SERVER=$3 CORPUS_BIN=$4 CORPUS_CTL=$5
     mkdir -p "$CORPUS_DIR" || return 1
-    # A 1 MiB/s leak grows for 1100 s of the story (110 s of the clock at speed 10) before
-    # its cap: about 15 s past the earliest the detector can confirm a leak that starts with
-    # the program (min_history plus the confirmation, 90 s at speed 10), and as much as
-    # memory allows: three heap leaks grow at once.
-    CORPUS_MAX_MB=${CORPUS_MAX_MB:-1100}
-    CORPUS_MAX_RSS_MIB=${CORPUS_MAX_RSS_MIB:-7680}
+    # A 1 MiB/s leak grows for 1600 s of the story (160 s of the clock at speed 10) before
+    # its cap: well past the earliest the detector can confirm a leak that starts with the
+    # program (60 % of the window, 108 s at speed 10), and as much as memory allows: four
+    # heap leaks grow at once.
+    CORPUS_MAX_MB=${CORPUS_MAX_MB:-1600}
+    CORPUS_MAX_RSS_MIB=${CORPUS_MAX_RSS_MIB:-10240}
     CORPUS_GRACE_S=${CORPUS_GRACE_S:-$(( 300 / CORPUS_SPEED > 10 ? 300 / CORPUS_SPEED : 10 ))}
     CORPUS_T0_MS=$(_c_now_ms)
     : >"$CORPUS_DIR/verdicts.tsv"

@@ -24,7 +24,12 @@ mkdir -p "$HOOKS"
 go_spawn receiver "$RECEIVER" -fail 2 -out "$MW_TMP/webhook.jsonl"
 WEBHOOK_URL=$GO_URL/hook
 
-MW_CONFIG="$MW_GO_CONFIG
+# watch_self = no: memwatchd's own growth (an ASan build's shadow memory, say) would raise
+# alerts of its own and take the webhook's first failures.
+MW_CONFIG="[daemon]
+watch_self = no
+
+$MW_GO_CONFIG
 
 [detect]
 speed = 20

@@ -404,6 +404,12 @@ static void decide(struct leakwatch *lw, struct leaktarget *lt, const struct tar
                 (named == LEAK_RSS || rank(lt->det[k].state) > rank(lt->det[named].state)))
                 named = k;
         }
+    /* Leaked goroutines hold stacks and what they reference: the heap (and RSS) grow with
+     * them, and the heap's goal, scraped more often than goroutine profiles, may confirm
+     * first.  Growing goroutines are then the leak and the heap its symptom. */
+    if ((named == LEAK_HEAP || named == LEAK_RSS) && lt->verdict.signal_seen[LEAK_GOROUTINE] &&
+        rank(lt->det[LEAK_GOROUTINE].state) >= rank(DETECT_SUSPECT))
+        named = LEAK_GOROUTINE;
     best = named;
     v->kind = (enum leak_kind)best;
     v->since_ms = lt->det[best].since_ms;

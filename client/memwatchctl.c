@@ -661,21 +661,33 @@ static int cmd_add(struct ctl *ctl, const struct ctl_command *cmd, int argc, cha
     return ret;
 }
 
-static int cmd_remove(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
+/* The part `remove`, `show` and `insights` share: exactly one target NAME, checked, then
+ * METHOD on its path with suffix.  CTL_EXIT_OK with *answer (json_decref it), or the exit
+ * status (usage error, unreachable daemon, refusal). */
+static int request_target(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv,
+                          const char *method, const char *suffix, json_t **answer)
 {
-    json_t *answer;
     char *path;
     int ret;
 
+    *answer = NULL;
     if ((ret = parse_plain_command(ctl, cmd, argc, argv, 1)) >= 0)
         return ret;
     if ((ret = check_target_name(cmd, argv[optind])) >= 0)
         return ret;
     if ((ret = ctl_connect(ctl)) != CTL_EXIT_OK)
         return ret;
-    path = target_path(ctl, argv[optind], "");
-    ret = ctl_request(ctl, "DELETE", path, NULL, &answer);
+    path = target_path(ctl, argv[optind], suffix);
+    ret = ctl_request(ctl, method, path, NULL, answer);
     free(path);
+    return ret;
+}
+
+static int cmd_remove(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
+{
+    json_t *answer;
+    int ret = request_target(ctl, cmd, argc, argv, "DELETE", "", &answer);
+
     if (ret == CTL_EXIT_OK && !ctl->json)
         printf("removed target \"%s\"\n", argv[optind]);
     json_decref(answer);
@@ -794,18 +806,8 @@ static int cmd_alerts(struct ctl *ctl, const struct ctl_command *cmd, int argc, 
 static int cmd_show(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
 {
     json_t *answer;
-    char *path;
-    int ret;
+    int ret = request_target(ctl, cmd, argc, argv, "GET", "", &answer);
 
-    if ((ret = parse_plain_command(ctl, cmd, argc, argv, 1)) >= 0)
-        return ret;
-    if ((ret = check_target_name(cmd, argv[optind])) >= 0)
-        return ret;
-    if ((ret = ctl_connect(ctl)) != CTL_EXIT_OK)
-        return ret;
-    path = target_path(ctl, argv[optind], "");
-    ret = ctl_request(ctl, "GET", path, NULL, &answer);
-    free(path);
     /* --json stays one JSON document, the target's; `breakdown --json` has the rest. */
     if (ret == CTL_EXIT_OK && !ctl->json) {
         render_target(stdout, answer, now_wall_ms());
@@ -1071,18 +1073,8 @@ static int cmd_diff(struct ctl *ctl, const struct ctl_command *cmd, int argc, ch
 static int cmd_insights(struct ctl *ctl, const struct ctl_command *cmd, int argc, char **argv)
 {
     json_t *answer;
-    char *path;
-    int ret;
+    int ret = request_target(ctl, cmd, argc, argv, "GET", CTL_PATH_INSIGHTS, &answer);
 
-    if ((ret = parse_plain_command(ctl, cmd, argc, argv, 1)) >= 0)
-        return ret;
-    if ((ret = check_target_name(cmd, argv[optind])) >= 0)
-        return ret;
-    if ((ret = ctl_connect(ctl)) != CTL_EXIT_OK)
-        return ret;
-    path = target_path(ctl, argv[optind], CTL_PATH_INSIGHTS);
-    ret = ctl_request(ctl, "GET", path, NULL, &answer);
-    free(path);
     if (ret == CTL_EXIT_OK && !ctl->json)
         render_insights(stdout, json_object_get(answer, "insights"),
                         json_object_get(answer, "window"));

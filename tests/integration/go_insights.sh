@@ -28,12 +28,6 @@ MW_CONFIG="$MW_GO_CONFIG
 speed = 20"
 start_daemon
 
-add_go() {      # add_go NAME CMD...: start a Go program and add it with its endpoint
-    local name=$1
-    shift
-    go_spawn "$name" "$@"
-    ctl add "$name" --pid "$GO_PID" --endpoint "$GO_URL" >/dev/null
-}
 add_go churn "$GOLEAKS" -mode churn -rate-mb 64
 add_go kept env GOGC=off "$GOLEAKS" -mode burst -burst-mb 300 -after 3s -hold 2s -stats 1s
 KEPT_OUT=$GO_OUT

@@ -22,12 +22,6 @@ MW_CONFIG="$MW_GO_CONFIG
 speed = 20"
 start_daemon
 
-add_go() {      # add_go NAME CMD...: start a Go program and add it with its endpoint
-    local name=$1
-    shift
-    go_spawn "$name" "$@"
-    ctl add "$name" --pid "$GO_PID" --endpoint "$GO_URL" >/dev/null
-}
 add_go heapleak "$GOLEAKS" -mode heapleak -addr 127.0.0.1:0
 add_go goleak "$GOLEAKS" -mode goroutineleak -addr 127.0.0.1:0
 add_go cgo "$CGOLEAK" -rate-mb 2 -addr 127.0.0.1:0

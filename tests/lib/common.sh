@@ -507,6 +507,14 @@ go_spawn() {
     GO_URL=http://$GO_ADDR
 }
 
+# add_go NAME CMD...: go_spawn, then add the program as target NAME with its endpoint.
+add_go() {
+    local name=$1
+    shift
+    go_spawn "$name" "$@"
+    ctl add "$name" --pid "$GO_PID" --endpoint "$GO_URL" >/dev/null
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now (nor in IPv6), from
 # 20000-32767, below the kernel's usual ephemeral range; nothing stops another process from
 # taking it later, so users retry or use it for "connection refused".
